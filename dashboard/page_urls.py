@@ -1,0 +1,13 @@
+"""Browser pages and the JSON endpoints their scripts fetch (the public API lives in
+``experiments.api``)."""
+
+from django.urls import path
+
+from dashboard.views import projects, runs
+
+urlpatterns = [
+    path("", projects.project_list, name="projects"),
+    path("projects/<str:name>/", projects.project_detail, name="project"),
+    path("runs/<int:run_id>/", runs.run_detail, name="run"),
+    path("runs/<int:run_id>/series.json", runs.run_series, name="run-series"),
+]
