@@ -1,0 +1,92 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from experiments.models import ApiKey, BatchReceipt, Metric, Point, Project, Run
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "created_at")
+    search_fields = ("name", "owner__username")
+    list_filter = ("owner",)
+
+
+class MetricInline(admin.TabularInline):
+    model = Metric
+    extra = 0
+    can_delete = False
+    fields = ("key", "count", "last_step", "last_value", "min_value", "max_value", "nonfinite_count")
+    readonly_fields = fields
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "name",
+        "project",
+        "group",
+        "status",
+        "created_at",
+        "points_count",
+        "dropped_points",
+    )
+    list_filter = ("status", "project")
+    search_fields = ("name", "group", "project__name")
+    readonly_fields = ("created_at", "heartbeat_at", "points_count", "dropped_points")
+    inlines = [MetricInline]
+    actions = ["request_stop"]
+
+    @admin.action(description="Ask the selected runs to stop (tracker.should_stop() turns true)")
+    def request_stop(self, request, queryset) -> None:
+        n = queryset.update(stop_requested=True)
+        self.message_user(request, f"Asked {n} run(s) to stop.", messages.SUCCESS)
+
+
+@admin.register(Metric)
+class MetricAdmin(admin.ModelAdmin):
+    list_display = ("key", "run", "count", "last_step", "last_value", "min_value", "max_value")
+    search_fields = ("key", "run__name")
+    list_select_related = ("run",)
+    raw_id_fields = ("run",)
+
+
+@admin.register(Point)
+class PointAdmin(admin.ModelAdmin):
+    """Read-only window on the points table; filter by metric id, never list it whole."""
+
+    list_display = ("id", "metric_id", "step", "value", "wall_time", "rank")
+    raw_id_fields = ("metric",)
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(BatchReceipt)
+class BatchReceiptAdmin(admin.ModelAdmin):
+    list_display = ("run", "writer", "seq", "points", "received_at")
+    raw_id_fields = ("run",)
+    show_full_result_count = False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("key_prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    readonly_fields = ("key_prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        # Keys are shown once at creation; use `manage.py create_api_key USERNAME`.
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset) -> None:
+        n = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {n} key(s).", messages.SUCCESS)

@@ -1,0 +1,84 @@
+"""JSON API views: parse, authorise, call one service or query, shape the response."""
+
+from django.http import HttpRequest
+
+from experiments import services
+from experiments.api.decorators import api_view
+from experiments.api.serializers import run_dict, series_dict
+from experiments.errors import ApiError, NotFound
+from experiments.payloads import parse_batch, parse_dropped, parse_run_end, parse_run_start
+from experiments.queries import metric_history
+from experiments.selectors import projects_visible_to, run_metrics, runs_visible_to
+
+
+@api_view(("POST",))
+def runs_create(request: HttpRequest, user, body) -> tuple[dict, int]:
+    run, resumed = services.run_start(user=user, start=parse_run_start(body))
+    data = run_dict(run, request)
+    data["resumed"] = resumed
+    return data, 200 if resumed else 201
+
+
+def _should_stop(run) -> bool:
+    return run.stop_requested
+
+
+@api_view(("POST",))
+def run_batches(request: HttpRequest, user, body, run_id: int) -> dict:
+    batch = parse_batch(body)
+    run = services.run_get_for_user(user, run_id)
+    stored = services.batch_ingest(run=run, batch=batch)
+    return {"stored": stored or 0, "duplicate": stored is None, "should_stop": _should_stop(run)}
+
+
+@api_view(("POST",))
+def run_heartbeat(request: HttpRequest, user, body, run_id: int) -> dict:
+    if type(body) is not dict:
+        raise ApiError("request body must be a JSON object")
+    run = services.run_get_for_user(user, run_id)
+    run = services.run_heartbeat(run=run, dropped=parse_dropped(body))
+    return {"status": run.status, "should_stop": _should_stop(run)}
+
+
+@api_view(("POST",))
+def run_finish(request: HttpRequest, user, body, run_id: int) -> dict:
+    end = parse_run_end(body)
+    run = services.run_get_for_user(user, run_id)
+    run = services.run_finish(run=run, end=end)
+    return run_dict(run, request, list(run_metrics(run)))
+
+
+@api_view(("GET",), allow_session=True)
+def projects_list(request: HttpRequest, user) -> dict:
+    from django.db.models import Count
+
+    projects = projects_visible_to(user).annotate(n_runs=Count("runs")).order_by("name")
+    return {"projects": [{"name": p.name, "runs": p.n_runs, "created_at": p.created_at} for p in projects]}
+
+
+@api_view(("GET",), allow_session=True)
+def project_runs(request: HttpRequest, user, name: str) -> dict:
+    project = projects_visible_to(user).filter(name=name).first()
+    if project is None:
+        raise NotFound(f"project {name!r} does not exist or is not yours", "project")
+    runs = runs_visible_to(user).filter(project=project).order_by("-created_at")
+    return {"runs": [run_dict(r, request) for r in runs]}
+
+
+@api_view(("GET",), allow_session=True)
+def run_detail(request: HttpRequest, user, run_id: int) -> dict:
+    run = services.run_get_for_user(user, run_id)
+    return run_dict(run, request, list(run_metrics(run)))
+
+
+@api_view(("GET",), allow_session=True)
+def run_history(request: HttpRequest, user, run_id: int) -> dict:
+    run = services.run_get_for_user(user, run_id)
+    keys = request.GET.getlist("key")
+    metrics = run_metrics(run)
+    if keys:
+        metrics = metrics.filter(key__in=keys)
+        unknown = set(keys) - {m.key for m in metrics}
+        if unknown:
+            raise NotFound(f"run {run.pk} has no metric {sorted(unknown)[0]!r}", "key")
+    return {"metrics": {m.key: series_dict(metric_history(m)) for m in metrics}}

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ExperimentsConfig(AppConfig):
+    name = "experiments"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from experiments import live, services
+
+        services.on_run_event(live.publish_run_event)

@@ -1,0 +1,194 @@
+"""Projects, runs, metric points and API keys.
+
+The points table is the one that grows to billions of rows; everything else is small.
+Listing runs must never touch it: per-run, per-metric figures (last / min / max / count)
+live in ``Metric``, which ingestion keeps current in the same transaction as the points.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Project(models.Model):
+    """A named set of runs. Visibility goes through ``experiments.selectors`` only, so a
+    team model (memberships) can replace the owner check in one place."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="project_name_unique_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CRASHED = "crashed"
+
+
+class Run(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=200)
+    group = models.CharField(max_length=200, blank=True, db_index=True)
+    tags = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    config = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    host = models.CharField(max_length=255, blank=True)
+    git_commit = models.CharField(max_length=64, blank=True)
+    python_version = models.CharField(max_length=64, blank=True)
+    torch_version = models.CharField(max_length=64, blank=True)
+    cuda_version = models.CharField(max_length=64, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Exception and traceback when the run failed.")
+
+    # Set by the Stop button or a sweep's pruner; the SDK's should_stop() reads it.
+    stop_requested = models.BooleanField(default=False)
+    # Points the client could not keep (spool unwritable, memory cap); shown on the run page.
+    dropped_points = models.BigIntegerField(default=0)
+    points_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.project.name}/{self.name}"
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.finished_at or (self.heartbeat_at if self.status != RunStatus.RUNNING else timezone.now())
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+class Metric(models.Model):
+    """One series of a run (``train/loss``), and its running summary.
+
+    ``min_value``/``max_value`` ignore NaN; the best value is derived from them by the
+    metric's direction at read time, so changing a direction needs no rewrite.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=200)
+    count = models.BigIntegerField(default=0)
+    last_step = models.BigIntegerField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    last_wall_time = models.FloatField(null=True, blank=True)
+    min_value = models.FloatField(null=True, blank=True)
+    min_step = models.BigIntegerField(null=True, blank=True)
+    max_value = models.FloatField(null=True, blank=True)
+    max_step = models.BigIntegerField(null=True, blank=True)
+    nonfinite_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="metric_key_unique_per_run")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Point(models.Model):
+    """One logged value. Append-only: a step logged again (resume from a checkpoint) is a
+    new row, and reads keep the newest row (highest id) per (metric, rank, step).
+
+    ``value`` NULL means NaN: SQLite cannot store NaN, and NULL keeps NaN out of SQL
+    MIN/MAX on every backend. ±inf are stored as themselves.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    metric = models.ForeignKey(Metric, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    step = models.BigIntegerField()
+    value = models.FloatField(null=True)
+    wall_time = models.FloatField(help_text="Unix time in seconds, from the client.")
+    rank = models.SmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # Serves every series read: WHERE metric_id = ? [AND step BETWEEN ? AND ?]
+            # ORDER BY step. rank is in the key so the supersede rule (newest per
+            # metric, rank, step) is a walk of adjacent index entries.
+            models.Index(fields=["metric", "step", "rank"], name="point_series"),
+        ]
+
+
+class BatchReceipt(models.Model):
+    """Proof a batch was stored: (run, writer, seq) is unique, and it is inserted in the
+    same transaction as the batch's points, so a retried batch is stored once."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    writer = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    points = models.IntegerField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "writer", "seq"], name="batch_receipt_unique")]
+
+
+def _hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """An API key, stored as its SHA-256. Keys are 256-bit random, so a fast hash is as
+    safe as a slow one and keeps the per-request lookup to one indexed query."""
+
+    PREFIX = "trk_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    key_prefix = models.CharField(max_length=16, help_text="First characters, to recognise a key.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        state = "revoked" if self.revoked_at else "active"
+        return f"{self.key_prefix}… ({self.user}, {state})"
+
+    @classmethod
+    def issue(cls, user, name: str = "") -> tuple["ApiKey", str]:
+        """Create a key; returns the row and the raw key, which is never stored."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(user=user, name=name, key_prefix=raw[:10], key_hash=_hash_key(raw))
+        return key, raw
+
+    @classmethod
+    def authenticate(cls, raw: str):
+        """The active key's user for a raw key, or None."""
+        if not raw.startswith(cls.PREFIX):
+            return None
+        key = cls.objects.active().select_related("user").filter(key_hash=_hash_key(raw)).first()
+        if key is None or not key.user.is_active:
+            return None
+        return key
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])

@@ -1,0 +1,254 @@
+"""Write paths: creating and resuming runs, ingesting batches, heartbeats, finishing."""
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, FloatField, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+
+from experiments.bulk import points_insert
+from experiments.errors import NotFound
+from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
+from experiments.payloads import Batch, RunEnd, RunStart
+from experiments.selectors import runs_visible_to
+
+# Called with (run_id, event) after a change commits; the live layer registers here.
+_listeners: list[Callable[[int, dict], None]] = []
+
+
+def on_run_event(listener: Callable[[int, dict], None]) -> None:
+    _listeners.append(listener)
+
+
+def _emit(run_id: int, event: dict) -> None:
+    for listener in _listeners:
+        transaction.on_commit(lambda listener=listener: listener(run_id, event))
+
+
+def run_get_for_user(user: AbstractBaseUser, run_id: int) -> Run:
+    run = runs_visible_to(user).filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"run {run_id} does not exist or is not yours", "run")
+    return run
+
+
+def _auto_name(project: Project) -> str:
+    return f"run-{project.runs.count() + 1}"
+
+
+@transaction.atomic
+def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
+    """Create a run, or resume ``start.resume_id``; returns (run, resumed)."""
+    now = timezone.now()
+    if start.resume_id is not None:
+        run = run_get_for_user(user, start.resume_id)
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        run.status = RunStatus.RUNNING
+        run.heartbeat_at = now
+        run.finished_at = None
+        run.exit_code = None
+        run.config = {**run.config, **start.config}
+        if start.tags:
+            run.tags = sorted(set(run.tags) | set(start.tags))
+        for name, value in start.environment.items():
+            if value:
+                setattr(run, name, value)
+        run.save()
+        _emit(run.pk, {"type": "status", "status": run.status})
+        return run, True
+    project, _ = Project.objects.get_or_create(owner=user, name=start.project)
+    run = Run.objects.create(
+        project=project,
+        name=start.name or _auto_name(project),
+        group=start.group,
+        tags=start.tags,
+        config=start.config,
+        started_at=now,
+        heartbeat_at=now,
+        **start.environment,
+    )
+    return run, False
+
+
+def _metrics_for_keys(run: Run, keys: list[str]) -> list[int]:
+    """Metric ids for ``keys`` (in order), creating the missing rows."""
+    existing = dict(Metric.objects.filter(run=run, key__in=keys).values_list("key", "id"))
+    missing = [k for k in keys if k not in existing]
+    if missing:
+        Metric.objects.bulk_create([Metric(run=run, key=k) for k in missing], ignore_conflicts=True)
+        existing = dict(Metric.objects.filter(run=run, key__in=keys).values_list("key", "id"))
+    return [existing[k] for k in keys]
+
+
+def _summarise(batch: Batch) -> list[dict]:
+    """Per key of the batch: count, last point, min/max (NaN ignored), non-finite count."""
+    stats = [{"count": 0, "last": None, "min": None, "max": None, "nonfinite": 0} for _ in batch.keys]
+    for idx, step, value, wall_time in batch.points:
+        s = stats[idx]
+        s["count"] += 1
+        last = s["last"]
+        if last is None or step >= last[0]:
+            s["last"] = (step, value, wall_time)
+        if value != value or math.isinf(value):
+            s["nonfinite"] += 1
+            if value != value:
+                continue
+        if s["min"] is None or value < s["min"][1]:
+            s["min"] = (step, value)
+        if s["max"] is None or value > s["max"][1]:
+            s["max"] = (step, value)
+    return stats
+
+
+def _sql_float(value: float) -> Value:
+    return Value(None if value != value else value, output_field=FloatField())
+
+
+def _metric_update(metric_id: int, s: dict) -> None:
+    """Fold one batch's statistics into a metric row with SQL expressions, so that
+    concurrent batches of one run (several ranks) cannot lose each other's updates."""
+    step, value, wall_time = s["last"]
+    updates = {
+        "count": F("count") + s["count"],
+        "nonfinite_count": F("nonfinite_count") + s["nonfinite"],
+        "last_step": Case(
+            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=Value(step)), default=F("last_step")
+        ),
+        "last_value": Case(
+            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=_sql_float(value)),
+            default=F("last_value"),
+        ),
+        "last_wall_time": Case(
+            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=Value(wall_time)),
+            default=F("last_wall_time"),
+        ),
+    }
+    if s["min"] is not None:
+        lo_step, lo = s["min"]
+        hi_step, hi = s["max"]
+        updates["min_step"] = Case(
+            When(Q(min_value__isnull=True) | Q(min_value__gt=lo), then=Value(lo_step)), default=F("min_step")
+        )
+        updates["min_value"] = Least(Coalesce(F("min_value"), Value(lo)), Value(lo))
+        updates["max_step"] = Case(
+            When(Q(max_value__isnull=True) | Q(max_value__lt=hi), then=Value(hi_step)), default=F("max_step")
+        )
+        updates["max_value"] = Greatest(Coalesce(F("max_value"), Value(hi)), Value(hi))
+    Metric.objects.filter(pk=metric_id).update(**updates)
+
+
+def batch_ingest(*, run: Run, batch: Batch) -> int | None:
+    """Store a batch all-or-nothing; returns the number of points, or None when this
+    (run, writer, seq) was stored before (a retry), in which case nothing changes."""
+    try:
+        with transaction.atomic():
+            BatchReceipt.objects.create(run=run, writer=batch.writer, seq=batch.seq, points=len(batch.points))
+            metric_ids = _metrics_for_keys(run, batch.keys) if batch.keys else []
+            rank = batch.rank
+            points_insert((metric_ids[i], s, v, w, rank) for i, s, v, w in batch.points)
+            for metric_id, stats in zip(metric_ids, _summarise(batch), strict=True):
+                if stats["count"]:
+                    _metric_update(metric_id, stats)
+            run_updates: dict = {
+                "points_count": F("points_count") + len(batch.points),
+                "heartbeat_at": timezone.now(),
+            }
+            if run.status == RunStatus.CRASHED:
+                run_updates["status"] = RunStatus.RUNNING
+            Run.objects.filter(pk=run.pk).update(**run_updates)
+            if batch.summary:
+                _summary_merge(run.pk, batch.summary)
+            _emit(run.pk, {"type": "points", "keys": batch.keys})
+    except IntegrityError:
+        if BatchReceipt.objects.filter(run=run, writer=batch.writer, seq=batch.seq).exists():
+            return None
+        raise
+    return len(batch.points)
+
+
+def _summary_merge(run_id: int, summary: dict) -> None:
+    run = Run.objects.select_for_update().only("summary").get(pk=run_id)
+    run.summary = {**run.summary, **summary}
+    run.save(update_fields=["summary"])
+
+
+@transaction.atomic
+def run_heartbeat(*, run: Run, dropped: int) -> Run:
+    updates: dict = {"heartbeat_at": timezone.now()}
+    if dropped:
+        updates["dropped_points"] = F("dropped_points") + dropped
+    if run.status == RunStatus.CRASHED:
+        updates["status"] = RunStatus.RUNNING
+        _emit(run.pk, {"type": "status", "status": RunStatus.RUNNING})
+    Run.objects.filter(pk=run.pk).update(**updates)
+    run.refresh_from_db()
+    return run
+
+
+@transaction.atomic
+def run_finish(*, run: Run, end: RunEnd) -> Run:
+    from experiments.tasks import run_finalize
+
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    now = timezone.now()
+    run.status = end.status
+    run.finished_at = now
+    run.heartbeat_at = now
+    run.exit_code = end.exit_code
+    if end.error:
+        run.error = end.error
+    if end.summary:
+        run.summary = {**run.summary, **end.summary}
+    run.dropped_points += end.dropped
+    run.save()
+    _emit(run.pk, {"type": "status", "status": run.status})
+    transaction.on_commit(lambda: run_finalize.delay(run.pk))
+    return run
+
+
+def runs_mark_crashed(*, silent_for_seconds: float) -> list[int]:
+    """Mark running runs whose client has been silent too long as crashed."""
+    cutoff = timezone.now() - timedelta(seconds=silent_for_seconds)
+    with transaction.atomic():
+        ids = list(
+            Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+        )
+        Run.objects.filter(pk__in=ids, status=RunStatus.RUNNING).update(status=RunStatus.CRASHED)
+        for run_id in ids:
+            _emit(run_id, {"type": "status", "status": RunStatus.CRASHED})
+    return ids
+
+
+def run_summaries_recompute(*, run_id: int) -> dict:
+    """Rebuild every metric's summary of a run from its points (supersede rule applied).
+
+    Returns ``{key: count}``. Runs in the Celery worker after ``finish``.
+    """
+    from experiments.queries import metric_history
+
+    result = {}
+    for metric in Metric.objects.filter(run_id=run_id):
+        series = metric_history(metric)
+        finite = [(s, v) for s, v in zip(series.step, series.value, strict=True) if v == v]
+        updates: dict = {
+            "count": len(series.step),
+            "nonfinite_count": sum(1 for v in series.value if v != v or math.isinf(v)),
+        }
+        if series.step:
+            last = max(range(len(series.step)), key=lambda i: (series.step[i], -series.rank[i]))
+            updates |= {
+                "last_step": series.step[last],
+                "last_value": None if series.value[last] != series.value[last] else series.value[last],
+                "last_wall_time": series.wall_time[last],
+            }
+        if finite:
+            lo = min(finite, key=lambda p: p[1])
+            hi = max(finite, key=lambda p: p[1])
+            updates |= {"min_step": lo[0], "min_value": lo[1], "max_step": hi[0], "max_value": hi[1]}
+        Metric.objects.filter(pk=metric.pk).update(**updates)
+        result[metric.key] = updates["count"]
+    return result
