@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, FloatField, Q, Value, When
+from django.db.models import BigIntegerField, Case, F, FloatField, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
@@ -108,6 +108,10 @@ def _sql_float(value: float) -> Value:
     return Value(None if value != value else value, output_field=FloatField())
 
 
+def _sql_int(value: int) -> Value:
+    return Value(value, output_field=BigIntegerField())
+
+
 def _metric_update(metric_id: int, s: dict) -> None:
     """Fold one batch's statistics into a metric row with SQL expressions, so that
     concurrent batches of one run (several ranks) cannot lose each other's updates."""
@@ -116,14 +120,15 @@ def _metric_update(metric_id: int, s: dict) -> None:
         "count": F("count") + s["count"],
         "nonfinite_count": F("nonfinite_count") + s["nonfinite"],
         "last_step": Case(
-            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=Value(step)), default=F("last_step")
+            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=_sql_int(step)),
+            default=F("last_step"),
         ),
         "last_value": Case(
             When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=_sql_float(value)),
             default=F("last_value"),
         ),
         "last_wall_time": Case(
-            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=Value(wall_time)),
+            When(Q(last_step__isnull=True) | Q(last_step__lte=step), then=_sql_float(wall_time)),
             default=F("last_wall_time"),
         ),
     }
@@ -131,13 +136,15 @@ def _metric_update(metric_id: int, s: dict) -> None:
         lo_step, lo = s["min"]
         hi_step, hi = s["max"]
         updates["min_step"] = Case(
-            When(Q(min_value__isnull=True) | Q(min_value__gt=lo), then=Value(lo_step)), default=F("min_step")
+            When(Q(min_value__isnull=True) | Q(min_value__gt=lo), then=_sql_int(lo_step)),
+            default=F("min_step"),
         )
-        updates["min_value"] = Least(Coalesce(F("min_value"), Value(lo)), Value(lo))
+        updates["min_value"] = Least(Coalesce(F("min_value"), _sql_float(lo)), _sql_float(lo))
         updates["max_step"] = Case(
-            When(Q(max_value__isnull=True) | Q(max_value__lt=hi), then=Value(hi_step)), default=F("max_step")
+            When(Q(max_value__isnull=True) | Q(max_value__lt=hi), then=_sql_int(hi_step)),
+            default=F("max_step"),
         )
-        updates["max_value"] = Greatest(Coalesce(F("max_value"), Value(hi)), Value(hi))
+        updates["max_value"] = Greatest(Coalesce(F("max_value"), _sql_float(hi)), _sql_float(hi))
     Metric.objects.filter(pk=metric_id).update(**updates)
 
 

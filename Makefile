@@ -1,0 +1,83 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what is
+# missing first (a virtualenv in .venv from requirements*.txt).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/tracker
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run web worker migrate test test-sqlite test-postgres lint format bench browser clean
+
+$(VENV)/.installed-runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed-runtime
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# The dashboard (ASGI: HTTP + websockets) and a Celery worker, on the embedded default
+# unless DATABASE_URL / REDIS_URL say otherwise. Ctrl-C stops both.
+run: migrate
+	$(PY) manage.py bootstrap
+	@echo "Dashboard: http://$(HOST):$(PORT)/   (Ctrl-C stops the server and the worker)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(PY) -m celery -A dashboard worker --loglevel=INFO --concurrency=2 & \
+	$(PY) -m uvicorn dashboard.asgi:application --host $(HOST) --port $(PORT) --log-level info & \
+	wait
+
+web: migrate
+	$(PY) -m uvicorn dashboard.asgi:application --host $(HOST) --port $(PORT)
+
+worker: install
+	$(PY) -m celery -A dashboard worker --loglevel=INFO
+
+# The whole suite on the embedded default, then again on PostgreSQL + Redis when they
+# are reachable (a note says why not when they are not).
+test: $(VENV)/.installed-dev browser
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(VENV)/.installed-dev
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-dev
+	@if $(PY) tests/services_reachable.py "$(PG_URL)" "$(REDIS_TEST_URL)"; then \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "SKIPPED the PostgreSQL + Redis pass: not reachable (see above)."; \
+	fi
+
+# Chromium for the browser tests, from the system package manager when we may use it;
+# without it those tests are skipped with a reason.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+			|| echo "Could not install Chromium: browser tests will be skipped."; \
+		else echo "Chromium not installed (apt-get install chromium): browser tests will be skipped."; fi; }
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.installed-dev
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf var/test .pytest_cache

@@ -1,0 +1,82 @@
+"""Shared fixtures: personas, API keys, and real server / worker processes.
+
+The suite runs twice under `make test`: on the embedded default (SQLite, filesystem
+broker) and, when reachable, on PostgreSQL + Redis (DATABASE_URL / REDIS_URL set).
+Test state lives under var/test so it never touches a `make run` instance.
+"""
+
+import pytest
+
+from tests.processes import CeleryWorker, ServerProcess, process_env
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def _persona(django_user_model, username: str, **extra):
+    user = django_user_model.objects.create_user(username=username, password=PASSWORD, **extra)
+    user.raw_password = PASSWORD
+    return user
+
+
+@pytest.fixture
+def owner(django_user_model):
+    """The user whose projects and runs the test is about."""
+    return _persona(django_user_model, "owner")
+
+
+@pytest.fixture
+def stranger(django_user_model):
+    """Another user, who must not see or touch the owner's data."""
+    return _persona(django_user_model, "stranger")
+
+
+@pytest.fixture
+def api_key(owner) -> str:
+    from experiments.models import ApiKey
+
+    return ApiKey.issue(owner, name="tests")[1]
+
+
+@pytest.fixture
+def stranger_api_key(stranger) -> str:
+    from experiments.models import ApiKey
+
+    return ApiKey.issue(stranger, name="tests")[1]
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path):
+    """A real ASGI server process (uvicorn, the production entry point) serving the app
+    against the test database. ``server.stop()`` / ``server.start()`` restart it on the
+    same port, for tests of what clients do while the server is away."""
+    proc = ServerProcess(process_env(), log_path=tmp_path / "server.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker process on the test broker and database."""
+    worker = CeleryWorker(process_env(), log_path=tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def pytest_sessionstart(session) -> None:
+    """Start from an empty test broker: tasks left by an earlier run would otherwise be
+    picked up by the first worker a test starts."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    elif settings.CELERY_BROKER_URL.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
