@@ -3,11 +3,11 @@
 
 from django.urls import path
 
-from dashboard.views import projects, runs
+from dashboard.views import projects, runs, series
 
 urlpatterns = [
     path("", projects.project_list, name="projects"),
     path("projects/<str:name>/", projects.project_detail, name="project"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),
-    path("runs/<int:run_id>/series.json", runs.run_series, name="run-series"),
+    path("runs/<int:run_id>/series.json", series.run_series, name="run-series"),
 ]

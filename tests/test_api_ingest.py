@@ -5,7 +5,7 @@ import math
 import pytest
 
 from experiments.models import BatchReceipt, Metric, Point, Run
-from tests.helpers import auth, post, post_gzip, stored_state
+from tests.helpers import auth, post, post_gzip
 
 pytestmark = pytest.mark.django_db
 

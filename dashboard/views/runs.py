@@ -1,25 +1,72 @@
-"""A run's page and the chart data its script fetches."""
+"""A run's page: header, chart grid (filled by static/js/run.js) and tables."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
-from experiments.api.decorators import json_response
-from experiments.api.serializers import series_dict
-from experiments.queries import metric_series
+from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
+from experiments.directions import metric_direction
+from experiments.models import Metric
 from experiments.selectors import run_metrics, runs_visible_to
+from experiments.tables import flatten
+
+
+def chart_groups(keys: list[str]) -> list[dict]:
+    """One chart per metric name: ``train/loss`` and ``val/loss`` share the chart
+    ``loss`` (the split is the text before the first "/"); keys without "/" stand alone.
+    Charts comparing several splits (learning curves) come first."""
+    charts: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        split, slash, name = key.partition("/")
+        charts.setdefault(name if slash else key, []).append(key)
+    ordered = sorted(charts.items(), key=lambda item: (len(item[1]) == 1, item[0]))
+    return [{"name": name, "keys": chart_keys, "direction": metric_direction(name)} for name, chart_keys in ordered]
+
+
+def _metric_rows(metrics: list[Metric]) -> list[dict]:
+    rows = []
+    for m in metrics:
+        last = m.last_value if m.last_value is not None or not m.count else float("nan")
+        rows.append(
+            {
+                "key": m.key,
+                "count": m.count,
+                "last": fmt_number(last),
+                "last_bad": is_bad(last),
+                "last_step": m.last_step,
+                "min": fmt_number(m.min_value),
+                "max": fmt_number(m.max_value),
+                "nonfinite": m.nonfinite_count,
+                "direction": metric_direction(m.key),
+            }
+        )
+    return rows
 
 
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
-    return render(request, "runs/detail.html", {"run": run, "metrics": list(run_metrics(run))})
-
-
-@login_required
-def run_series(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
-    max_points = getattr(settings, "TRACKER_CHART_POINTS", 1500)
-    data = {m.key: series_dict(metric_series(m, max_points)) for m in run_metrics(run)}
-    return json_response({"run": run.pk, "series": data})
+    metrics = list(run_metrics(run))
+    charts = chart_groups([m.key for m in metrics])
+    page_data = {
+        "run": run.pk,
+        "status": run.status,
+        "startedAt": run.started_at.timestamp(),
+        "seriesUrl": reverse("run-series", args=[run.pk]),
+        "wsPath": f"/ws/runs/{run.pk}/",
+        "charts": charts,
+        "maxPoints": settings.TRACKER_CHART_POINTS,
+    }
+    context = {
+        "run": run,
+        "project": run.project,
+        "duration": fmt_duration(run.duration_seconds),
+        "metrics": _metric_rows(metrics),
+        "config": [(k, fmt_number(v)) for k, v in sorted(flatten(run.config).items())],
+        "summary": [(k, fmt_number(v)) for k, v in sorted(flatten(run.summary).items())],
+        "nonfinite_total": sum(m.nonfinite_count for m in metrics),
+        "page_data": page_data,
+    }
+    return render(request, "runs/detail.html", context)
