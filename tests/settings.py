@@ -8,6 +8,7 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TRACKER_VAR_DIR", str(_ROOT / "var" / "test"))
+os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 if os.environ.get("REDIS_URL"):
     # A separate Redis database so a running `make run` worker never sees test tasks.
     os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/15")
