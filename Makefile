@@ -32,7 +32,7 @@ run: migrate
 	$(PY) manage.py bootstrap
 	@echo "Dashboard: http://$(HOST):$(PORT)/   (Ctrl-C stops the server and the worker)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) -m celery -A dashboard worker --loglevel=INFO --concurrency=2 & \
+	$(PY) -m celery -A dashboard worker --beat --loglevel=INFO --concurrency=2 & \
 	$(PY) -m uvicorn dashboard.asgi:application --host $(HOST) --port $(PORT) --log-level info & \
 	wait
 

@@ -166,6 +166,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Periodic work, run by one `celery beat` (embedded in the `make run` worker with -B).
+CELERY_BEAT_SCHEDULE = {
+    "detect-crashed-runs": {"task": "experiments.tasks.runs_detect_crashed", "schedule": 30.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Ingestion limits: a request over these gets a 413/400 naming the limit.
 TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 16 * 1024 * 1024)

@@ -208,3 +208,17 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/projects/{name}/runs",
         "/runs/{run_id}",
     } <= set(schema["paths"])
+
+
+def test_a_run_whose_client_went_silent_is_marked_crashed_and_recovers_on_heartbeat(client, api_key, run_id):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from experiments.tasks import runs_detect_crashed
+
+    other = post(client, "/api/v1/runs", {"project": "digits"}, api_key).json()["id"]
+    Run.objects.filter(pk=run_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert runs_detect_crashed() == [run_id]
+    assert dict(Run.objects.values_list("pk", "status")) == {run_id: "crashed", other: "running"}
+    assert post(client, f"/api/v1/runs/{run_id}/heartbeat", {}, api_key).json()["status"] == "running"
