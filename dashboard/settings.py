@@ -157,6 +157,7 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        "control_folder": str(_broker_dir / "control"),
         "polling_interval": 0.2,
     }
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", CELERY_BROKER_URL)
