@@ -19,10 +19,13 @@ def chart_groups(keys: list[str]) -> list[dict]:
     Charts comparing several splits (learning curves) come first."""
     charts: dict[str, list[str]] = {}
     for key in sorted(keys):
-        split, slash, name = key.partition("/")
+        _, slash, name = key.partition("/")
         charts.setdefault(name if slash else key, []).append(key)
     ordered = sorted(charts.items(), key=lambda item: (len(item[1]) == 1, item[0]))
-    return [{"name": name, "keys": chart_keys, "direction": metric_direction(name)} for name, chart_keys in ordered]
+    return [
+        {"name": name, "keys": chart_keys, "direction": metric_direction(name)}
+        for name, chart_keys in ordered
+    ]
 
 
 def _metric_rows(metrics: list[Metric]) -> list[dict]:
