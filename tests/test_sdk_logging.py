@@ -1,0 +1,199 @@
+"""The SDK against a real server: what a training script logs is what the API returns.
+
+Every test here drives ``tracker`` over HTTP against a uvicorn process serving the app
+on the test database, then checks both the read API and the stored rows.
+"""
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import tracker
+from experiments.models import Point, Run
+
+FAST = {
+    "TRACKER_FLUSH_INTERVAL": "0.05",
+    "TRACKER_HEARTBEAT_INTERVAL": "0.2",
+    "TRACKER_BACKOFF_BASE": "0.05",
+    "TRACKER_BACKOFF_MAX": "0.3",
+    "TRACKER_HTTP_TIMEOUT": "3",
+    "TRACKER_FINISH_TIMEOUT": "10",
+}
+
+
+@pytest.fixture
+def sdk(server, api_key, tmp_path, monkeypatch):
+    """The SDK pointed at the test server by environment, as a user would configure it."""
+    monkeypatch.setenv("TRACKER_SERVER", server.url)
+    monkeypatch.setenv("TRACKER_API_KEY", api_key)
+    monkeypatch.setenv("TRACKER_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("TRACKER_RUN_ID", raising=False)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    yield server
+    tracker.finish(timeout=1)
+
+
+def points_of(run_id: int, key: str) -> list[tuple[int, float]]:
+    return [
+        (p.step, math.nan if p.value is None else p.value)
+        for p in Point.objects.filter(metric__run_id=run_id, metric__key=key).order_by("step", "id")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_every_logged_point_with_its_exact_value(sdk):
+    special = [math.nan, math.inf, -math.inf, np.float32(0.25), torch.tensor(1.5), np.int64(7), True]
+    with tracker.init(project="digits", config={"lr": 1e-3, "layers": [16, 32]}) as run:
+        for step in range(600):
+            tracker.log({"train/loss": 1 / (step + 1), "train/acc": step / 600}, step=step)
+        for offset, value in enumerate(special):
+            tracker.log({"val/odd": value}, step=600 + offset)
+        run.summary["best/val_acc"] = 0.98
+
+    stored = tracker.Api().run(run.id)
+    assert stored.status == "finished"
+    assert stored.config == {"lr": 1e-3, "layers": [16, 32]}
+    assert stored.summary == {"best/val_acc": 0.98}
+    loss = stored.history(["train/loss"])
+    assert [p["step"] for p in loss] == list(range(600))
+    assert [p["value"] for p in loss] == [1 / (step + 1) for step in range(600)]
+    assert {p["key"] for p in loss} == {"train/loss"} and {p["rank"] for p in loss} == {0}
+    assert all(p["wall_time"] > 1.6e9 for p in loss)
+    odd = [p["value"] for p in stored.history("val/odd")]
+    assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf, 0.25, 1.5, 7.0, 1.0]
+    assert Point.objects.filter(metric__run_id=run.id).count() == 600 * 2 + len(special)
+    assert Run.objects.get(pk=run.id).points_count == 600 * 2 + len(special)
+    assert points_of(run.id, "train/acc")[-1] == (599, 599 / 600)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_counts_steps_itself_when_none_is_given(sdk):
+    run = tracker.init(project="digits")
+    for value in (0.5, 0.4, 0.3):
+        tracker.log({"loss": value})
+    tracker.log({"loss": 0.1}, step=10)
+    tracker.log({"loss": 0.05})
+    run.finish()
+    assert points_of(run.id, "loss") == [(0, 0.5), (1, 0.4), (2, 0.3), (10, 0.1), (11, 0.05)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_marks_the_run_failed_with_the_traceback_when_the_block_raises(sdk):
+    with pytest.raises(ZeroDivisionError), tracker.init(project="digits") as run:
+        tracker.log({"train/loss": 0.5}, step=0)
+        1 / 0  # noqa: B018 - the training bug under test
+
+    stored = Run.objects.get(pk=run.id)
+    assert stored.status == "failed"
+    assert stored.exit_code == 1
+    assert "ZeroDivisionError: division by zero" in stored.error
+    assert "Traceback (most recent call last)" in stored.error
+    assert points_of(run.id, "train/loss") == [(0, 0.5)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tells_the_script_to_stop_when_the_server_asks(sdk):
+    run = tracker.init(project="digits")
+    tracker.log({"loss": 1.0})
+    assert tracker.should_stop() is False
+    Run.objects.filter(pk=run.id).update(stop_requested=True)
+    deadline = time.monotonic() + 5
+    while not tracker.should_stop() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tracker.should_stop() is True
+    assert run.finish().status == "finished"
+    assert tracker.should_stop() is False  # no current run any more
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_resumes_a_run_by_id_and_merges_its_config(sdk, monkeypatch):
+    first = tracker.init(project="digits", config={"lr": 0.1})
+    tracker.log({"loss": 1.0}, step=0)
+    first.finish()
+    monkeypatch.setenv("TRACKER_RUN_ID", str(first.id))
+    second = tracker.init(project="digits", config={"epochs": 3})
+    assert second.id == first.id
+    tracker.log({"loss": 0.5}, step=1)
+    second.finish()
+    stored = tracker.Api().run(first.id)
+    assert stored.config == {"lr": 0.1, "epochs": 3}
+    assert [(p["step"], p["value"]) for p in stored.history("loss")] == [(0, 1.0), (1, 0.5)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_to_start_with_a_bad_key_or_an_unknown_run(sdk, monkeypatch):
+    with pytest.raises(tracker.InitError, match="invalid or has been revoked"):
+        tracker.init(project="digits", api_key="trk_not-a-real-key")
+    with pytest.raises(tracker.InitError, match="run 999999 does not exist"):
+        tracker.init(project="digits", id=999999)
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_lists_only_the_callers_runs(sdk, stranger_api_key):
+    older = tracker.init(project="digits", name="older")
+    older.finish()
+    newer = tracker.init(project="digits", name="newer")
+    newer.finish()
+    runs = tracker.Api().runs("digits")
+    assert [(r.id, r.name, r.status) for r in runs] == [
+        (newer.id, "newer", "finished"),
+        (older.id, "older", "finished"),
+    ]
+    stranger = tracker.Api(sdk.url, stranger_api_key)
+    with pytest.raises(tracker.RequestFailed) as refused:
+        stranger.run(older.id)
+    assert refused.value.status == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_logs_as_its_own_writer(sdk):
+    import os
+
+    run = tracker.init(project="digits")
+    tracker.log({"parent/x": 1.0}, step=0)
+    run.flush(5)
+    pid = os.fork()
+    if pid == 0:  # the child: log, flush its own writer, leave without ending the run
+        code = 1
+        try:
+            for step in range(20):
+                tracker.log({"child/x": float(step)}, step=step)
+            code = 0 if tracker.finish(timeout=5).pending_points == 0 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    tracker.log({"parent/x": 2.0}, step=1)
+    run.finish()
+    assert points_of(run.id, "child/x") == [(step, float(step)) for step in range(20)]
+    assert points_of(run.id, "parent/x") == [(0, 1.0), (1, 2.0)]
+    assert Run.objects.get(pk=run.id).status == "finished"
+
+
+def test_log_rejects_bad_keys_and_values_naming_the_key():
+    run = tracker.init(project="digits", mode="disabled")
+    cases = [
+        ({"": 1.0}, ValueError, "must not be empty"),
+        ({"k" * 201: 1.0}, ValueError, "201 characters"),
+        ({7: 1.0}, TypeError, "metric key 7 is int"),
+        ({"train/loss": "0.3"}, TypeError, "'train/loss' is str"),
+        ({"train/loss": None}, TypeError, "'train/loss' is NoneType"),
+        ({"train/loss": [0.3]}, TypeError, "'train/loss' is list"),
+        ({"train/loss": torch.ones(3)}, ValueError, "'train/loss' is a Tensor of shape \\(3,\\)"),
+        ({"train/loss": np.zeros(2)}, ValueError, "'train/loss' is a ndarray of shape \\(2,\\)"),
+        ({"bad\nkey": 1.0}, ValueError, "non-printable"),
+    ]
+    for data, error, message in cases:
+        with pytest.raises(error, match=message):
+            run.log(data)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        run.log({"ok": 1.0}, step=-1)
+    with pytest.raises(TypeError, match="expects a dict"):
+        run.log([("ok", 1.0)])
+    run.log({"ok": 1.0, "also": np.float64(2.0)}, step=np.int64(3))  # accepted
+    run.finish()

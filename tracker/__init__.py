@@ -1,0 +1,46 @@
+"""The experiment tracker's client SDK.
+
+    import tracker
+    with tracker.init(project="digits", config={"lr": 1e-3}) as run:
+        for step in range(100):
+            tracker.log({"train/loss": loss}, step=step)
+            if tracker.should_stop():
+                break
+
+Standard library only at import; numpy, torch, orjson and pandas are used when present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker._env import ConfigError, Settings
+from tracker.api import Api, RunView
+from tracker.core import FinishResult, Run, finish, log, should_stop
+from tracker.start import InitError, init
+from tracker.transport import RequestFailed, TrackerError
+
+__all__ = [
+    "Api",
+    "ConfigError",
+    "FinishResult",
+    "InitError",
+    "RequestFailed",
+    "Run",
+    "RunView",
+    "Settings",
+    "TrackerError",
+    "finish",
+    "init",
+    "log",
+    "should_stop",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # ``tracker.run`` is the current run (None before init), like ``wandb.run``.
+    if name == "run":
+        from tracker import core
+
+        return core.current()
+    raise AttributeError(f"module 'tracker' has no attribute {name!r}")

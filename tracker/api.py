@@ -1,0 +1,96 @@
+"""Read runs back: ``tracker.Api(server, api_key).run(id).history([...])``.
+
+Plain dicts and lists by default; pandas only when asked for and installed, so reading a
+run needs nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+from tracker.transport import HttpClient, TrackerError, project_path, run_path
+from tracker.values import decode_value
+
+
+class Api:
+    """A read-only view of the server. ``server``/``api_key`` default to
+    ``TRACKER_SERVER``/``TRACKER_API_KEY``."""
+
+    def __init__(self, server: str | None = None, api_key: str | None = None, *, timeout: float = 30.0):
+        server = server or os.environ.get("TRACKER_SERVER")
+        api_key = api_key or os.environ.get("TRACKER_API_KEY")
+        if not server or not api_key:
+            raise TrackerError("tracker.Api needs a server and an API key (TRACKER_SERVER, TRACKER_API_KEY)")
+        self._client = HttpClient(server, api_key, timeout=timeout)
+
+    def _get(self, path: str) -> Any:
+        return self._client.request("GET", path)
+
+    def projects(self) -> list[dict[str, Any]]:
+        return list(self._get("/api/v1/projects")["projects"])
+
+    def runs(self, project: str) -> list[RunView]:
+        """The project's runs, newest first."""
+        return [RunView(self, data) for data in self._get(project_path(project))["runs"]]
+
+    def run(self, run_id: int) -> RunView:
+        return RunView(self, self._get(run_path(run_id)))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class RunView:
+    """One stored run: its fields as attributes (``config``, ``summary``, ``status``, ...)."""
+
+    def __init__(self, api: Api, data: dict[str, Any]):
+        self._api = api
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_data"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        data = self._data
+        return f"<tracker.RunView {data.get('project')}/{data.get('name')} id={data.get('id')}>"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The run exactly as the API returned it."""
+        return self._data
+
+    def refresh(self) -> RunView:
+        self._data = self._api._get(run_path(self._data["id"]))
+        return self
+
+    def history(self, keys: Iterable[str] | str | None = None, *, pandas: bool = False) -> Any:
+        """Every stored point of ``keys`` (all metrics by default), one dict per point:
+        ``key, step, value, wall_time, rank``; NaN/±inf come back as floats.
+
+        With ``pandas=True`` the same records as a DataFrame (pandas must be installed).
+        """
+        if isinstance(keys, str):
+            keys = [keys]
+        query = urlencode([("key", key) for key in keys or ()])
+        path = run_path(self._data["id"], "history") + (f"?{query}" if query else "")
+        metrics = self._api._get(path)["metrics"]
+        records = [
+            {"key": key, "step": step, "value": decode_value(value), "wall_time": wall, "rank": rank}
+            for key, series in metrics.items()
+            for step, value, wall, rank in zip(
+                series["step"], series["value"], series["wall_time"], series["rank"], strict=True
+            )
+        ]
+        if not pandas:
+            return records
+        try:
+            import pandas as pd
+        except ImportError:
+            raise TrackerError("history(pandas=True) needs pandas: pip install pandas") from None
+        return pd.DataFrame.from_records(records, columns=["key", "step", "value", "wall_time", "rank"])

@@ -1,0 +1,379 @@
+"""``Run``: one training run as seen from the training script, and the module functions.
+
+``tracker.log`` and friends delegate to the current run (the last ``init``), like wandb.
+The run validates on the calling thread, so a bad value raises at the offending line, and
+hands rows to the background ``Sender``; the hot path does nothing else.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from time import time as _now
+from typing import Any
+
+from tracker._env import Settings
+from tracker.sender import Sender
+from tracker.spool import write_json
+from tracker.transport import HttpClient, RequestFailed, run_path
+from tracker.values import check_key, check_step, coerce_value, encode_float
+
+logger = logging.getLogger("tracker")
+
+_MAX_KNOWN_KEYS = 10_000
+
+
+@dataclass
+class FinishResult:
+    """What ``finish`` did: the status sent, and what is still only on this machine."""
+
+    status: str
+    exit_code: int
+    sent: bool
+    pending_batches: int = 0
+    pending_points: int = 0
+    dropped: int = 0
+    directory: Path | None = None
+
+    @property
+    def sync_command(self) -> str:
+        return f"python -m tracker sync {self.directory}"
+
+
+def _jsonable(value: Any) -> Any:
+    """Summary and config values as JSON can carry them (numbers via ``.item()``)."""
+    if isinstance(value, float):
+        return encode_float(value)
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except (ValueError, RuntimeError, TypeError):
+            pass
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return _jsonable(tolist())
+    return str(value)
+
+
+class Summary(dict):
+    """``run.summary``: a dict that remembers it changed, so the sender ships it with the
+    next batch (and ``finish`` sends the final one)."""
+
+    _changed = False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed = True
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed = True
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed = True
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed = True
+        return super().setdefault(key, default)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed = True
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed = True
+
+    def snapshot(self) -> dict[str, Any]:
+        return _jsonable(dict(self))
+
+    def take_changes(self) -> dict[str, Any] | None:
+        if not self._changed:
+            return None
+        self._changed = False
+        return self.snapshot()
+
+
+class Run:
+    """A run being recorded. Create it with ``tracker.init``.
+
+    ``id`` is the server's integer id (None for an offline run until it is synced);
+    ``dir`` is the local directory that holds its spool.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        config: dict[str, Any],
+        mode: str,
+        settings: Settings,
+        directory: Path | None,
+        sender: Sender | None,
+        client: HttpClient | None = None,
+        run_id: int | None = None,
+        name: str = "",
+        url: str = "",
+        rank: int = 0,
+    ):
+        self.id = run_id
+        self.project = project
+        self.name = name
+        self.url = url
+        self.mode = mode
+        self.rank = rank
+        self.config = config
+        self.dir = directory
+        self.settings = settings
+        self.summary = Summary()
+        self._client = client
+        self._sender = sender
+        self._step = 0
+        self._known: set[str] = set()
+        self._stop_flag = False
+        self._finished: FinishResult | None = None
+        self._finish_lock = threading.Lock()
+        self._crash: tuple[Any, Any, Any] | None = None
+        self._pid = os.getpid()
+        if sender is not None:
+            self._submit = sender.submit
+        else:
+            self._submit = _discard
+
+    def __repr__(self) -> str:
+        where = f"id={self.id}" if self.id is not None else f"dir={self.dir}"
+        return f"<tracker.Run {self.project}/{self.name or '?'} {where} mode={self.mode}>"
+
+    # -- hot path ------------------------------------------------------------------
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at ``step`` (default: the previous step + 1).
+
+        Only validates and enqueues: no I/O, no lock. Values are numbers (int, float,
+        bool, numpy scalars, one-element tensors); NaN and ±inf are legal.
+        """
+        if step is None:
+            step = self._step
+        elif type(step) is not int or step < 0:
+            step = check_step(step)
+        known = self._known
+        try:
+            items = data.items()
+        except AttributeError:
+            raise TypeError(f"tracker.log expects a dict, got {type(data).__name__}") from None
+        for key, value in items:
+            kind = type(value)
+            # Finite plain numbers under a known key; ``value - value`` is 0 unless NaN/inf.
+            if (kind is float or kind is int) and key in known and not (value - value):
+                continue
+            row = self._normalise(items)
+            break
+        else:
+            row = dict(data)
+        self._step = step + 1
+        if row:
+            self._submit((step, _now(), row), len(row))
+
+    def _normalise(self, items: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        known = self._known
+        for key, value in items:
+            if key not in known:
+                key = check_key(key)
+                if len(known) < _MAX_KNOWN_KEYS:
+                    known.add(key)
+            row[key] = coerce_value(key, value)
+        return row
+
+    # -- control -------------------------------------------------------------------
+    def should_stop(self) -> bool:
+        """True once the server asked this run to stop (sweep pruning, Stop button)."""
+        return self._stop_flag
+
+    def _set_should_stop(self, flag: bool) -> None:
+        self._stop_flag = flag
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait up to ``timeout`` s until everything logged is stored (or spooled offline)."""
+        return self._sender.flush(timeout) if self._sender is not None else True
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            self.finish(code, error="" if code == 0 else f"SystemExit({exc.code!r})")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish(130, error="".join(traceback.format_exception(exc_type, exc, tb)))
+        else:
+            self.finish(1, error="".join(traceback.format_exception(exc_type, exc, tb)))
+        return False
+
+    def finish(
+        self, exit_code: int | None = None, *, error: str = "", timeout: float | None = None
+    ) -> FinishResult:
+        """End the run: flush (at most ``timeout`` s, default ``settings.finish_timeout``),
+        then record the status (``failed`` when ``exit_code`` is non-zero).
+
+        Idempotent. Says on stderr what could not be uploaded and how to upload it.
+        """
+        with self._finish_lock:
+            if self._finished is not None:
+                return self._finished
+            self._submit = self._logged_after_finish
+            # Marked first: a failure inside must not make atexit try again.
+            self._finished = FinishResult("failed" if exit_code else "finished", exit_code or 0, sent=False)
+            try:
+                wait = self.settings.finish_timeout if timeout is None else timeout
+                self._finished = self._finish(exit_code or 0, error, wait)
+            finally:
+                _forget(self)
+        return self._finished
+
+    def _finish(self, exit_code: int, error: str, timeout: float) -> FinishResult:
+        if error and not exit_code:
+            exit_code = 1
+        status = "failed" if exit_code else "finished"
+        pending = self._sender.close(timeout) if self._sender is not None else None
+        result = FinishResult(status, exit_code, sent=False, directory=self.dir)
+        if pending is not None:
+            result.pending_batches, result.pending_points = pending.batches, pending.points
+            result.dropped = pending.dropped
+        if self.mode == "disabled" or os.getpid() != self._pid:
+            # A forked child flushes its own points but never ends the parent's run.
+            return result
+        body = {
+            "status": status,
+            "exit_code": exit_code,
+            "error": error,
+            "summary": self.summary.snapshot(),
+            "dropped": self._sender.dropped_unreported if self._sender is not None else 0,
+        }
+        if self._client is not None and self.id is not None:
+            try:
+                wait = max(1.0, min(self.settings.http_timeout, 5.0))
+                self._client.request("POST", run_path(self.id, "finish"), body, timeout=wait)
+                result.sent = True
+            except RequestFailed as exc:
+                logger.warning("tracker: could not record the end of run %s on the server: %s", self.id, exc)
+            self._client.close()
+        if not result.sent and self.dir is not None:
+            try:
+                write_json(self.dir / "finish.json", body)
+            except OSError as exc:
+                logger.warning("tracker: cannot write %s: %s", self.dir / "finish.json", exc)
+        if result.dropped:
+            logger.warning("tracker: %d points could not be kept (counted on the server)", result.dropped)
+        if self.mode == "offline":
+            logger.warning(
+                "tracker: offline run saved in %s (%d points). Upload it with: python -m tracker sync %s",
+                self.dir,
+                self._sender.taken if self._sender is not None else 0,
+                self.dir,
+            )
+        elif result.pending_batches or not result.sent:
+            logger.warning(
+                "tracker: %d points in %d batches of run %s are not on the server yet; "
+                "they are spooled in %s. Upload them with: python -m tracker sync %s",
+                result.pending_points,
+                result.pending_batches,
+                self.id,
+                self.dir,
+                self.dir,
+            )
+        return result
+
+    def _logged_after_finish(self, row: Any, points: int) -> None:
+        logger.warning("tracker: log() after finish() is ignored (run %s)", self.id or self.dir)
+        self._submit = _discard
+
+
+def _discard(row: Any, points: int) -> None:
+    """Where rows go in disabled mode and after finish."""
+
+
+# -- the current run and process hooks ----------------------------------------------
+_current: Run | None = None
+_hooks_installed = False
+
+
+def current() -> Run | None:
+    return _current
+
+
+def _set_current(run: Run) -> None:
+    global _current, _hooks_installed
+    _current = run
+    if not _hooks_installed:
+        _hooks_installed = True
+        atexit.register(_at_exit)
+        previous = sys.excepthook
+
+        def excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
+            if _current is not None and _current._finished is None:
+                _current._crash = (exc_type, exc, tb)
+            previous(exc_type, exc, tb)
+
+        sys.excepthook = excepthook
+
+
+def _forget(run: Run) -> None:
+    global _current
+    if _current is run:
+        _current = None
+
+
+def _at_exit() -> None:
+    """Finish a run the script left open: failed if an exception ended the script."""
+    run = _current
+    if run is None or run._finished is not None:
+        return
+    if run._crash is not None:
+        exc_type, exc, tb = run._crash
+        code = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
+        run.finish(code, error="".join(traceback.format_exception(exc_type, exc, tb)))
+    else:
+        run.finish()
+
+
+def _require_run() -> Run:
+    if _current is None:
+        raise RuntimeError("tracker: call tracker.init(...) first")
+    return _current
+
+
+def log(data: Mapping[str, Any], step: int | None = None) -> None:
+    """``current_run.log(...)``; see ``Run.log``."""
+    run = _current
+    if run is None:
+        raise RuntimeError("tracker.log: call tracker.init(...) first")
+    run.log(data, step)
+
+
+def should_stop() -> bool:
+    """True when the server asked the current run to stop; False when there is none."""
+    run = _current
+    return run._stop_flag if run is not None else False
+
+
+def finish(exit_code: int | None = None, *, timeout: float | None = None) -> FinishResult | None:
+    """Finish the current run, if any."""
+    run = _current
+    return run.finish(exit_code, timeout=timeout) if run is not None else None
