@@ -57,30 +57,47 @@ def metric_history(metric: Metric, rank: int | None = None) -> Series:
     )
 
 
-# Min and max row of each step bucket, plus one row per bucket holding a NaN, so that a
-# single spike or NaN among millions of points stays visible after downsampling.
+# One pass over the metric's index range, grouped into step buckets: each bucket gives
+# its first and last step, min and max (NaN is NULL and ignored by MIN/MAX), how many
+# NaNs it holds, and the sign of its trend (covariance of step and value), so the two
+# extremes can be drawn in the order they most likely occurred.
 _BUCKET_EXTREMES = """
-    WITH pts AS (
-        SELECT step, value, wall_time, rank, (step - %(lo)s) * %(nb)s / %(span)s AS b
+    SELECT MIN(step), MAX(step), MIN(value), MAX(value), COUNT(*) - COUNT(value),
+           AVG(CAST(step AS DOUBLE PRECISION) * value) - AVG(CAST(step AS DOUBLE PRECISION)) * AVG(value), MIN(wall_time), MAX(wall_time)
+    FROM (
+        SELECT step, value, wall_time, (step - %s) * %s / %s AS b
         FROM experiments_point
-        WHERE metric_id = %(metric)s AND step >= %(lo)s AND step <= %(hi)s
-    ), ranked AS (
-        SELECT step, value, wall_time, rank,
-               ROW_NUMBER() OVER (PARTITION BY b, value IS NULL ORDER BY value ASC, step) AS lo_rank,
-               ROW_NUMBER() OVER (PARTITION BY b, value IS NULL ORDER BY value DESC, step) AS hi_rank
-        FROM pts
-    )
-    SELECT step, value, wall_time, rank FROM ranked
-    WHERE lo_rank = 1 OR hi_rank = 1
-    ORDER BY step, rank
+        WHERE metric_id = %s AND step >= %s AND step <= %s
+    ) AS p
+    GROUP BY b
+    ORDER BY b
 """
+
+
+def _bucket_points(rows: list[tuple]) -> list[tuple]:
+    """Turn bucket aggregates into chart points: (step, value, wall_time, rank)."""
+    out = []
+    for first, last, lo, hi, nans, trend, t_first, t_last in rows:
+        if lo is not None:
+            falling = trend is not None and trend == trend and trend < 0
+            a, b = (hi, lo) if falling else (lo, hi)
+            out.append((first, a, t_first, 0))
+            if last != first or a != b:
+                out.append((last, b, t_last, 0))
+        if nans:
+            out.append((last, None, t_last, 0))
+    return out
 
 
 def metric_series(
     metric: Metric, max_points: int, step_min: int | None = None, step_max: int | None = None
 ) -> Series:
     """A chart's view of a metric: exact when it fits in ``max_points``, otherwise the
-    extremes of ``max_points // 2`` step buckets between ``step_min`` and ``step_max``."""
+    extremes of ``max_points // 3`` step buckets between ``step_min`` and ``step_max``
+    (at most ``max_points`` points; a spike or NaN anywhere stays visible).
+
+    Downsampled views include superseded values of re-logged steps; exact views do not.
+    """
     where, params = "", []
     if step_min is not None:
         where += " AND step >= %s"
@@ -100,12 +117,10 @@ def metric_series(
             rows = cur.fetchall()
             downsampled = False
         else:
-            buckets = max(1, max_points // 2)
-            cur.execute(
-                _BUCKET_EXTREMES,
-                {"lo": lo, "hi": hi, "span": hi - lo + 1, "nb": buckets, "metric": metric.pk},
-            )
-            rows = cur.fetchall()
+            # Up to three points per bucket (min, max, a NaN marker).
+            buckets = max(1, max_points // 3)
+            cur.execute(_BUCKET_EXTREMES, [lo, buckets, hi - lo + 1, metric.pk, lo, hi])
+            rows = _bucket_points(cur.fetchall())
             downsampled = True
     return Series(
         step=[r[0] for r in rows],
