@@ -64,7 +64,8 @@ def main() -> None:
     )
     print(f"backend: {backend}")
     print(
-        f"series of {args.points:,} points -> {len(series.step)} points (spike kept: {spike}, NaN kept: {nan})"
+        f"series of {args.points:,} points -> {len(series.step)} points "
+        f"(spike kept: {spike}, NaN kept: {nan})"
     )
     print(f"full range: p50 {pct(times, 50) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms")
     print(f"zoomed to 10,000 steps: p50 {pct(zoom, 50) * 1000:.0f} ms")

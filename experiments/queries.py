@@ -63,9 +63,9 @@ def metric_history(metric: Metric, rank: int | None = None) -> Series:
 # extremes can be drawn in the order they most likely occurred.
 _BUCKET_EXTREMES = """
     SELECT MIN(step), MAX(step), MIN(value), MAX(value), COUNT(*) - COUNT(value),
-           AVG(CAST(step AS DOUBLE PRECISION) * value) - AVG(CAST(step AS DOUBLE PRECISION)) * AVG(value), MIN(wall_time), MAX(wall_time)
+           AVG(x * value) - AVG(x) * AVG(value), MIN(wall_time), MAX(wall_time)
     FROM (
-        SELECT step, value, wall_time, (step - %s) * %s / %s AS b
+        SELECT step, CAST(step AS DOUBLE PRECISION) AS x, value, wall_time, (step - %s) * %s / %s AS b
         FROM experiments_point
         WHERE metric_id = %s AND step >= %s AND step <= %s
     ) AS p
