@@ -63,7 +63,8 @@ def metric_history(metric: Metric, rank: int | None = None) -> Series:
 # extremes can be drawn in the order they most likely occurred.
 _BUCKET_EXTREMES = """
     SELECT MIN(step), MAX(step), MIN(value), MAX(value), COUNT(*) - COUNT(value),
-           AVG(x * value) - AVG(x) * AVG(value), MIN(wall_time), MAX(wall_time)
+           AVG(x * value) - AVG(x) * AVG(value), MIN(wall_time), MAX(wall_time),
+           MIN(CASE WHEN value IS NULL THEN step END)
     FROM (
         SELECT step, CAST(step AS DOUBLE PRECISION) AS x, value, wall_time, (step - %s) * %s / %s AS b
         FROM experiments_point
@@ -77,7 +78,7 @@ _BUCKET_EXTREMES = """
 def _bucket_points(rows: list[tuple]) -> list[tuple]:
     """Turn bucket aggregates into chart points: (step, value, wall_time, rank)."""
     out = []
-    for first, last, lo, hi, nans, trend, t_first, t_last in rows:
+    for first, last, lo, hi, nans, trend, t_first, t_last, nan_step in rows:
         if lo is not None:
             falling = trend is not None and trend == trend and trend < 0
             a, b = (hi, lo) if falling else (lo, hi)
@@ -85,7 +86,8 @@ def _bucket_points(rows: list[tuple]) -> list[tuple]:
             if last != first or a != b:
                 out.append((last, b, t_last, 0))
         if nans:
-            out.append((last, None, t_last, 0))
+            out.append((nan_step, None, t_last, 0))
+    out.sort(key=lambda p: p[0])
     return out
 
 
