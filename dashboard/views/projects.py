@@ -1,10 +1,14 @@
 """Projects list and a project's runs table."""
 
+from html import escape
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
 from experiments.selectors import projects_visible_to, runs_visible_to
@@ -39,7 +43,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "project": project,
         "table": table,
         "columns": _header(table),
-        "rows": _rows(table),
+        "rows_html": _rows_html(table),
         "n_columns": 6 + len(table.config_keys) + 2 * len(table.metric_keys),
         "page_data": {"project": project.name, "query": request.GET.urlencode()},
     }
@@ -94,30 +98,40 @@ def _header(table: RunsTable) -> dict:
     return {"run": run_columns, "time": time_columns, "config": config_columns, "metrics": metric_columns}
 
 
-def _rows(table: RunsTable) -> list[dict]:
-    rows = []
+def _cell(text: str, cls: str = "", title: str = "") -> str:
+    cls_attr = f' class="{cls}"' if cls else ""
+    title_attr = f' title="{escape(title)}"' if title else ""
+    return f"<td{cls_attr}{title_attr}>{escape(text)}</td>"
+
+
+def _rows_html(table: RunsTable) -> str:
+    """The table body, built here rather than in the template language: 1,000 rows of
+    ~20 cells take over a second through Django templates and ~50 ms this way."""
+    run_url = reverse("run", args=[999_999_999]).replace("999999999", "{}")
+    out = []
     for row in table.rows:
-        config = [(fmt_number(row.config.get(key)), key in row.config) for key in table.config_keys]
-        metrics = []
+        run = row.run
+        tags = "".join(f' <span class="tag">{escape(t)}</span>' for t in run.tags if isinstance(t, str))
+        search = " ".join([run.name, run.group, *(str(t) for t in run.tags), run.status]).lower()
+        created = timezone.localtime(run.created_at)
+        cells = [
+            f'<td><span class="badge badge-{escape(run.status)}">{escape(run.status)}</span></td>',
+            f'<td class="name"><a href="{run_url.format(run.pk)}">{escape(run.name)}</a>{tags}</td>',
+            _cell(run.group),
+            _cell(f"{created:%b} {created.day}, {created:%H:%M}", "nowrap", created.isoformat()),
+            _cell(fmt_duration(run.duration_seconds), "num"),
+        ]
+        for key in table.config_keys:
+            cells.append(
+                _cell(fmt_number(row.config.get(key)), "num" if key in row.config else "num missing")
+            )
         for key in table.metric_keys:
             cell = row.metrics.get(key)
             if cell is None:
-                metrics.append(None)
+                cells.append('<td class="num missing"></td><td class="num missing"></td>')
                 continue
-            metrics.append(
-                {
-                    "last": fmt_number(cell.last),
-                    "last_bad": is_bad(cell.last),
-                    "best": fmt_number(cell.best),
-                    "best_step": cell.best_step,
-                }
-            )
-        rows.append(
-            {
-                "run": row.run,
-                "duration": fmt_duration(row.run.duration_seconds),
-                "config": config,
-                "metrics": metrics,
-            }
-        )
-    return rows
+            cells.append(_cell(fmt_number(cell.last), "num bad" if is_bad(cell.last) else "num"))
+            at = f"at step {cell.best_step}" if cell.best_step is not None else ""
+            cells.append(_cell(fmt_number(cell.best), "num best", at))
+        out.append(f'<tr data-search="{escape(search)}">{"".join(cells)}</tr>')
+    return mark_safe("\n".join(out))  # every value above went through escape()

@@ -16,14 +16,19 @@ from experiments.tables import flatten
 def chart_groups(keys: list[str]) -> list[dict]:
     """One chart per metric name: ``train/loss`` and ``val/loss`` share the chart
     ``loss`` (the split is the text before the first "/"); keys without "/" stand alone.
-    Charts comparing several splits (learning curves) come first."""
+    Charts comparing several splits (learning curves) come first, losses leading."""
     charts: dict[str, list[str]] = {}
     for key in sorted(keys):
         _, slash, name = key.partition("/")
         charts.setdefault(name if slash else key, []).append(key)
-    ordered = sorted(charts.items(), key=lambda item: (len(item[1]) == 1, item[0]))
+    ordered = sorted(charts.items(), key=lambda item: (len(item[1]) == 1, "loss" not in item[0], item[0]))
     return [
-        {"name": name, "keys": chart_keys, "direction": metric_direction(name)}
+        {
+            "name": name,
+            "title": name if len(chart_keys) > 1 else chart_keys[0],
+            "keys": chart_keys,
+            "direction": metric_direction(name),
+        }
         for name, chart_keys in ordered
     ]
 
@@ -66,6 +71,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "run": run,
         "project": run.project,
         "duration": fmt_duration(run.duration_seconds),
+        "points": f"{run.points_count:,}",
         "metrics": _metric_rows(metrics),
         "config": [(k, fmt_number(v)) for k, v in sorted(flatten(run.config).items())],
         "summary": [(k, fmt_number(v)) for k, v in sorted(flatten(run.summary).items())],

@@ -310,7 +310,7 @@
     figure.dataset.chart = name;
     figure.innerHTML = '<figcaption><span class="chart-title"></span><span class="chart-note muted small"></span>' +
       '</figcaption><div class="chart"><div class="chart-loading muted">Loading…</div></div>';
-    figure.querySelector(".chart-title").textContent = name;
+    figure.querySelector(".chart-title").textContent = keys.length > 1 ? name : keys[0];
     grid.appendChild(figure);
     return register(name, keys, figure);
   }
@@ -321,7 +321,10 @@
       const name = chartName(key);
       let chart = charts.get(name);
       if (!chart) chart = addChart(name, [key]);
-      else if (!chart.keys.includes(key)) chart.keys = [...chart.keys, key].sort();
+      else if (!chart.keys.includes(key)) {
+        chart.keys = [...chart.keys, key].sort();
+        chart.figure.querySelector(".chart-title").textContent = name;
+      }
       touched.add(chart);
     }
     touched.forEach(schedule);

@@ -1,0 +1,269 @@
+"""The pages in a real browser: Chromium (Debian's) driven by Playwright against a real
+uvicorn server, so the JavaScript, Plotly and the websocket are exercised end to end.
+
+``TRACKER_SCREENSHOT=1`` also rewrites the README screenshot static/screenshots/run-page.png.
+"""
+
+import json
+import math
+import os
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls that create test
+# data are still plain synchronous calls.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from experiments.models import Project, Run, RunStatus
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "static" / "screenshots" / "run-page.png"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium not installed: apt-get install chromium")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright not installed: pip install playwright"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    yield page
+    context.close()
+
+
+def api(server, api_key: str, path: str, body: dict) -> dict:
+    """POST to the server's JSON API, as the SDK does."""
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def log(
+    server, api_key: str, run: Run, rows: list[tuple[int, dict]], seq: int, t0: float | None = None
+) -> None:
+    """Send (step, {key: value}) rows through the ingest API, so that the server process
+    stores them and publishes the live events, as for a real client."""
+    t0 = time.time() if t0 is None else t0
+    body = {"writer": "test", "seq": seq, "rows": [[s, t0 + s, values] for s, values in rows]}
+    api(server, api_key, f"runs/{run.pk}/batches", body)
+
+
+def login(page, server, owner, path: str) -> None:
+    """Open ``path``, which sends us to the login form, and log in through it."""
+    page.goto(server.url + path)
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", owner.username)
+    page.fill("input[name=password]", owner.raw_password)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + path)
+
+
+def chart_traces(page, chart: str, kind: str = "raw") -> dict[str, dict]:
+    """The plotted traces of one chart, read back from the Plotly div: {key: {x, y}}."""
+    page.wait_for_function(
+        "name => { const el = document.querySelector(`[data-chart='${name}'] .chart`);"
+        " return el && el.data && el.data.length > 0; }",
+        arg=chart,
+    )
+    traces = page.evaluate(
+        """([name, kind]) => document.querySelector(`[data-chart='${name}'] .chart`).data
+            .filter(t => t.meta && t.meta.kind === kind)
+            .map(t => ({key: t.meta.key, x: Array.from(t.x), y: Array.from(t.y)}))""",
+        [chart, kind],
+    )
+    return {t["key"]: {"x": t["x"], "y": t["y"]} for t in traces}
+
+
+def test_login_then_run_page_plots_the_logged_points(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="digits")
+    run = Run.objects.create(project=project, name="cnn-small", status=RunStatus.RUNNING)
+    train = [1.0, 0.75, 0.5, "NaN", 0.25]
+    val = [1.5, 1.25, 1.0, "NaN", 0.75]
+    rows = [(s, {"train/loss": t, "val/loss": v, "lr": 0.1}) for s, (t, v) in enumerate(zip(train, val))]
+    log(server, api_key, run, rows, seq=0)
+
+    login(page, server, owner, f"/runs/{run.pk}/")
+
+    assert page.locator("h1").inner_text() == "cnn-small"
+    assert page.locator("#run-status").inner_text() == "running"
+    loss = chart_traces(page, "loss")
+    assert set(loss) == {"train/loss", "val/loss"}  # train/x and val/x share the chart "x"
+    assert loss["train/loss"]["x"] == [0, 1, 2, 3, 4]
+    assert loss["train/loss"]["y"] == [1.0, 0.75, 0.5, None, 0.25]  # NaN is a gap
+    assert loss["val/loss"]["y"] == [1.5, 1.25, 1.0, None, 0.75]
+    markers = page.evaluate(
+        "() => document.querySelector(\"[data-chart='loss'] .chart\").data"
+        ".filter(t => t.meta && t.meta.kind === 'nonfinite').map(t => Array.from(t.x))"
+    )
+    assert markers == [[3, 3]]  # the NaN of both series, marked at the chart's edge
+    assert chart_traces(page, "lr")["lr"]["y"] == [0.1] * 5
+    assert page.errors == []
+
+
+def test_run_page_follows_new_points_and_status_live(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="live")
+    run = Run.objects.create(project=project, name="live-run", status=RunStatus.RUNNING)
+    log(server, api_key, run, [(0, {"train/loss": 2.0})], seq=0)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    assert chart_traces(page, "loss")["train/loss"]["y"] == [2.0]
+    page.wait_for_selector("#live-indicator:not([hidden])")
+
+    log(server, api_key, run, [(1, {"train/loss": 1.5}), (2, {"val/acc": 0.5})], seq=1)
+    page.wait_for_function(
+        "() => { const el = document.querySelector(\"[data-chart='loss'] .chart\");"
+        " return el.data.some(t => t.meta && t.meta.kind === 'raw' && t.y.length === 2); }"
+    )
+    assert chart_traces(page, "loss")["train/loss"]["y"] == [2.0, 1.5]
+    # A key the page had never seen gets a chart of its own, titled with the key.
+    assert chart_traces(page, "acc")["val/acc"]["y"] == [0.5]
+    assert page.locator("[data-chart='acc'] .chart-title").inner_text() == "val/acc"
+
+    api(server, api_key, f"runs/{run.pk}/finish", {"status": "failed", "exit_code": 1})
+    page.wait_for_function("() => document.querySelector('#run-status').textContent === 'failed'")
+    assert "badge-failed" in page.locator("#run-status").get_attribute("class")
+    assert page.errors == []
+
+
+def test_project_page_lists_runs_and_remembers_chosen_columns(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="sweep")
+    for i, lr in enumerate([0.1, 0.01, 0.001]):
+        run = Run.objects.create(project=project, name=f"lr-{lr}", config={"lr": lr, "seed": i})
+        log(server, api_key, run, [(0, {"val/acc": 0.5 + i / 10, "val/loss": 1.0 - i / 10})], seq=0)
+
+    login(page, server, owner, "/projects/sweep/")
+
+    assert page.locator("#runs-table tbody tr").count() == 3
+    page.click("#columns-menu summary")
+    page.uncheck("input[name=m][value='val/loss']")
+    page.click("#columns-form button[type=submit]")
+    page.wait_for_load_state()
+    assert "val/loss" not in page.locator("#runs-table thead").inner_text()
+    page.goto(server.url + "/projects/sweep/")  # the choice comes back from localStorage
+    page.wait_for_url("**cols=1**")
+    assert "val/loss" not in page.locator("#runs-table thead").inner_text()
+    assert "val/acc" in page.locator("#runs-table thead").inner_text()
+    page.fill("#run-filter", "0.001")
+    assert page.locator("#runs-table tbody tr:visible").count() == 1
+    assert page.errors == []
+
+
+@pytest.fixture
+def chart_points(monkeypatch) -> int:
+    """A small TRACKER_CHART_POINTS for the server process (request before ``server``)."""
+    monkeypatch.setenv("TRACKER_CHART_POINTS", "300")
+    return 300
+
+
+def test_zooming_a_downsampled_chart_fetches_the_range_in_full(page, chart_points, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="long")
+    run = Run.objects.create(project=project, name="long-run")
+    rows = [(s, {"train/loss": 1.0 / (1 + s)}) for s in range(3000)]
+    for seq, start in enumerate(range(0, 3000, 1000)):
+        log(server, api_key, run, rows[start : start + 1000], seq=seq)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    whole = chart_traces(page, "loss")["train/loss"]
+    assert len(whole["x"]) <= chart_points
+    assert page.locator("[data-chart='loss'] .chart-note").inner_text().startswith("downsampled")
+
+    relayout = "update => Plotly.relayout(document.querySelector(\"[data-chart='loss'] .chart\"), update)"
+    page.evaluate(relayout, {"xaxis.range": [1000, 1100]})  # what a drag-zoom does
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-chart='loss'] .chart\").data[0].x.length === 101"
+    )
+    zoomed = chart_traces(page, "loss")["train/loss"]
+    assert zoomed["x"] == list(range(1000, 1101))
+    assert zoomed["y"] == [1.0 / (1 + s) for s in range(1000, 1101)]
+
+    page.evaluate(relayout, {"xaxis.autorange": True})  # a double-click
+    page.wait_for_function("() => document.querySelector(\"[data-chart='loss'] .chart\").data[0].x[0] === 0")
+    assert chart_traces(page, "loss")["train/loss"]["x"] == whole["x"]
+    assert page.errors == []
+
+
+def realistic_run(server, api_key: str, owner) -> Run:
+    """A run that looks like a real training: train/val loss and accuracy over 600 steps,
+    a warm-up-and-decay learning rate and GPU memory, finished with a summary."""
+    import random
+
+    rng = random.Random(7)
+    project = Project.objects.create(owner=owner, name="digits-cnn")
+    run = Run.objects.create(
+        project=project,
+        name="cnn-width64-lr3e-3",
+        group="width-sweep",
+        tags=["baseline", "augment"],
+        status=RunStatus.RUNNING,
+        host="gpu-box-3",
+        python_version="3.12.3",
+        torch_version="2.13.0",
+        cuda_version="12.4",
+        git_commit="9f2c1e7a4b5d6e8f",
+        config={"lr": 0.003, "batch_size": 64, "epochs": 30, "model": {"width": 64, "dropout": 0.2}},
+        summary={"best/val_acc": 0.962, "params": 48_266},
+        started_at=timezone.now() - timedelta(seconds=905),
+    )
+    t0 = time.time() - 900
+    rows = []
+    for step in range(0, 601):
+        decay = math.exp(-step / 140)
+        train_loss = 0.09 + 2.2 * decay + rng.gauss(0, 0.05) * (0.3 + decay)
+        values = {
+            "train/loss": max(0.02, train_loss),
+            "train/acc": min(1.0, 0.99 - 0.88 * decay + rng.gauss(0, 0.012)),
+            "optim/lr": 0.003 * min(1.0, (step + 1) / 50) * (0.5 + 0.5 * math.cos(math.pi * step / 600)),
+            "gpu/mem_allocated_gb": 3.1 + 0.4 * (step > 5) + rng.gauss(0, 0.02),
+        }
+        if step % 20 == 0:
+            values["val/loss"] = 0.16 + 2.0 * decay + 0.0004 * max(0, step - 380) + rng.gauss(0, 0.02)
+            values["val/acc"] = min(
+                1.0, 0.955 - 0.8 * decay - 0.00005 * max(0, step - 380) + rng.gauss(0, 0.006)
+            )
+        rows.append((step, values))
+    for seq, start in enumerate(range(0, len(rows), 100)):
+        log(server, api_key, run, rows[start : start + 100], seq=seq, t0=t0)
+    return run
+
+
+def test_run_page_screenshot(page, server, owner, api_key):
+    run = realistic_run(server, api_key, owner)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    for chart in ("loss", "acc"):
+        traces = chart_traces(page, chart, kind="smoothed")
+        assert set(traces) == {f"train/{chart}", f"val/{chart}"}
+        assert len(traces[f"train/{chart}"]["y"]) == 601
+        assert len(traces[f"val/{chart}"]["y"]) == 31
+    chart_traces(page, "lr")
+    chart_traces(page, "mem_allocated_gb")
+    assert page.errors == []
+    if os.environ.get("TRACKER_SCREENSHOT") == "1":
+        page.set_viewport_size({"width": 1400, "height": 1250})
+        page.wait_for_timeout(500)  # Plotly's responsive resize
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
