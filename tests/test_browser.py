@@ -151,6 +151,57 @@ def test_run_page_follows_new_points_and_status_live(page, server, owner, api_ke
     assert page.errors == []
 
 
+def test_run_page_reconnects_after_the_server_restarts_and_catches_up(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="restart")
+    run = Run.objects.create(project=project, name="restart-run")
+    log(server, api_key, run, [(0, {"loss": 1.0})], seq=0)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    page.wait_for_selector("#live-indicator:not([hidden])")
+
+    server.stop()
+    page.wait_for_selector("#live-indicator", state="hidden")
+    server.start()
+    log(server, api_key, run, [(1, {"loss": 0.5})], seq=1)  # possibly before the page is back
+
+    page.wait_for_selector("#live-indicator:not([hidden])", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-chart='loss'] .chart\").data[0].y.length === 2"
+    )
+    assert chart_traces(page, "loss")["loss"]["y"] == [1.0, 0.5]
+
+
+def test_chart_controls_smoothing_log_scale_and_time_axis(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="controls")
+    run = Run.objects.create(project=project, name="controls-run")
+    t0 = run.started_at.timestamp() + 10
+    log(server, api_key, run, [(s, {"train/loss": 4.0 / (1 + s)}) for s in range(5)], seq=0, t0=t0)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    kinds = "() => document.querySelector(\"[data-chart='loss'] .chart\").data.map(t => t.meta.kind)"
+    layout = "() => document.querySelector(\"[data-chart='loss'] .chart\").layout"
+    chart_traces(page, "loss")
+    assert page.evaluate(kinds) == ["raw", "smoothed"]
+
+    smoothed = chart_traces(page, "loss", kind="smoothed")["train/loss"]["y"]
+    # TensorBoard's debiased EMA: the first point is the first value, then it lags behind.
+    assert smoothed[0] == pytest.approx(4.0)
+    assert smoothed[1] == pytest.approx((0.4 * 0.6 * 4.0 + 0.4 * 2.0) / (1 - 0.6**2))
+
+    page.fill("#smoothing", "0")
+    page.dispatch_event("#smoothing", "input")
+    page.wait_for_function(f"() => ({kinds})().length === 1")
+    page.check("#log-y")
+    page.wait_for_function(f"() => ({layout})().yaxis.type === 'log'")
+    page.select_option("#x-axis", "relative")
+    page.wait_for_function(f"() => ({layout})().xaxis.title.text === 'time (s)'")
+    relative = chart_traces(page, "loss")["train/loss"]["x"]
+    assert relative == pytest.approx([10 + s for s in range(5)], abs=1e-3)
+    page.reload()  # the controls are remembered
+    chart_traces(page, "loss")
+    assert page.is_checked("#log-y")
+    assert page.input_value("#x-axis") == "relative"
+    assert page.errors == []
+
+
 def test_project_page_lists_runs_and_remembers_chosen_columns(page, server, owner, api_key):
     project = Project.objects.create(owner=owner, name="sweep")
     for i, lr in enumerate([0.1, 0.01, 0.001]):
