@@ -45,7 +45,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "columns": _header(table),
         "rows_html": _rows_html(table),
         "n_columns": 6 + len(table.config_keys) + 2 * len(table.metric_keys),
-        "page_data": {"project": project.name, "query": request.GET.urlencode()},
+        "page_data": {"project": project.name},
     }
     return render(request, "projects/detail.html", context)
 
