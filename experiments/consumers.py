@@ -17,6 +17,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
         if user is None or not user.is_authenticated or not await self._visible(user):
+            # Accept, then close with an application code: a refused handshake reaches the
+            # browser as a bare 1006, and the page could not tell "forbidden" from "down".
+            await self.accept()
             await self.close(code=4403)
             return
         self.group = run_group(self.run_id)
