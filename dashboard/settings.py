@@ -180,6 +180,8 @@ TRACKER_MAX_BATCH_POINTS = env_int("TRACKER_MAX_BATCH_POINTS", 200_000)
 TRACKER_MAX_KEY_LENGTH = 200
 # A running run whose client has been silent this long is shown as crashed.
 TRACKER_CRASH_AFTER_SECONDS = env_float("TRACKER_CRASH_AFTER_SECONDS", 120.0)
+# Live "new points" messages of one run are merged and sent at most this often.
+TRACKER_LIVE_INTERVAL = env_float("TRACKER_LIVE_INTERVAL", 0.25)
 # Points per series sent to a chart; longer series are downsampled keeping extremes.
 TRACKER_CHART_POINTS = env_int("TRACKER_CHART_POINTS", 1500)
 

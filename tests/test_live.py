@@ -68,3 +68,34 @@ def test_an_anonymous_visitor_is_refused(owner):
         return await comm.receive_output(timeout=5)
 
     assert async_to_sync(scenario)()["code"] == 4403
+
+
+def test_points_events_of_a_busy_run_are_merged_within_the_interval():
+    from experiments import live
+
+    sent = []
+
+    async def fake_send(run_id, event):
+        sent.append((run_id, event))
+
+    async def scenario():
+        coalescer = live.Coalescer(interval=0.2)
+        original, live._send = live._send, fake_send
+        try:
+            for i in range(100):  # 100 batches in quick succession
+                await coalescer.publish(7, {"type": "points", "keys": [f"k{i % 3}"]})
+            await coalescer.publish(8, {"type": "points", "keys": ["other"]})
+            await asyncio.sleep(0.5)
+            await coalescer.publish(7, {"type": "status", "status": "finished"})
+        finally:
+            live._send = original
+
+    import asyncio
+
+    async_to_sync(scenario)()
+    assert sent == [
+        (7, {"type": "points", "keys": ["k0"]}),
+        (8, {"type": "points", "keys": ["other"]}),
+        (7, {"type": "points", "keys": ["k0", "k1", "k2"]}),
+        (7, {"type": "status", "status": "finished"}),
+    ]
