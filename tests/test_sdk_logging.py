@@ -197,3 +197,46 @@ def test_log_rejects_bad_keys_and_values_naming_the_key():
         run.log([("ok", 1.0)])
     run.log({"ok": 1.0, "also": np.float64(2.0)}, step=np.int64(3))  # accepted
     run.finish()
+
+
+SCRIPT_ENDINGS = {
+    "crash": "tracker.init(project='scripts')\ntracker.log({'x': 1.0})\nraise RuntimeError('boom')\n",
+    "forgot": "tracker.init(project='scripts')\ntracker.log({'x': 1.0})\n",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("ending", "status", "exit_code"), [("crash", "failed", 1), ("forgot", "finished", 0)]
+)
+def test_a_script_that_never_calls_finish_is_finished_at_exit(sdk, tmp_path, ending, status, exit_code):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "train.py"
+    script.write_text("import tracker\n" + SCRIPT_ENDINGS[ending])
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == exit_code, done.stderr
+    stored = Run.objects.get(project__name="scripts")
+    assert (stored.status, stored.exit_code, stored.points_count) == (status, exit_code, 1)
+    if ending == "crash":
+        assert "RuntimeError: boom" in stored.error and 'train.py", line 4' in stored.error
+
+
+def test_importing_the_sdk_pulls_in_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tracker\n"
+        "run = tracker.init(project='p', mode='disabled')\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'requests', 'django') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

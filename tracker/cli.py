@@ -9,12 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tracker._env import Settings
 from tracker.sync import run_directories, sync_directory
 from tracker.transport import RequestFailed, TrackerError
 
 
 def _sync(args: argparse.Namespace) -> int:
     failures = 0
+    backoff = Settings.from_env().backoff_base
     try:
         directories = run_directories(Path(args.dir))
     except TrackerError as exc:
@@ -25,7 +27,7 @@ def _sync(args: argparse.Namespace) -> int:
         return 1
     for directory in directories:
         try:
-            result = sync_directory(directory, server=args.server, api_key=args.api_key)
+            result = sync_directory(directory, server=args.server, api_key=args.api_key, backoff=backoff)
         except (TrackerError, OSError) as exc:
             failures += 1
             hint = " (nothing is lost: run the same command later)" if isinstance(exc, RequestFailed) else ""

@@ -222,8 +222,9 @@ class Sender:
                 row = queue.popleft()
                 rows.append(row)
                 points += len(row[2])
-            self.taken += points
             self._store(rows, points)
+            # Counted once stored, so flush() never sees a batch that is being encoded as done.
+            self.taken += points
 
     def _store(self, rows: list[Row], points: int, summary: dict[str, Any] | None = None) -> None:
         if summary is None:

@@ -50,7 +50,8 @@ def run_directories(path: Path) -> list[Path]:
 
 
 def _post(client: HttpClient, path: str, body: Any, backoff: float) -> Any:
-    """POST with a few retries on outages (honouring Retry-After); 4xx raise at once."""
+    """POST with a few retries on outages (about 15 s at the default 0.5 s backoff,
+    honouring Retry-After); other 4xx raise at once."""
     for attempt in range(_ATTEMPTS):
         try:
             return client.request("POST", path, body)
