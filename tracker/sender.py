@@ -104,6 +104,8 @@ class Sender:
         self._failures = 0
         self._retry_at = 0.0
         self._spool_broken = False
+        self._max_rows = self.settings.batch_max_rows
+        self._max_points = self.settings.batch_max_points
         self.spool = Spool(self.spool_dir, self.writer, track=self.client is not None)
 
     # -- training thread -------------------------------------------------------------
@@ -213,8 +215,8 @@ class Sender:
     def _move_queue(self) -> None:
         """Queue → batches → spool. Caller holds ``_lock``."""
         queue = self.queue
-        max_rows = self.settings.batch_max_rows
-        max_points = self.settings.batch_max_points
+        max_rows = self._max_rows
+        max_points = self._max_points
         while queue:
             rows: list[Row] = []
             points = 0
@@ -290,6 +292,8 @@ class Sender:
                 if exc.retryable or exc.status in _KEEP_ON:
                     self._back_off(exc)
                     return
+                if exc.status == 413 and self._split(entry, body):
+                    continue
                 logger.warning(
                     "tracker: the server refused batch %d of writer %s: %s; its %d points are dropped",
                     entry.seq,
@@ -308,6 +312,26 @@ class Sender:
         if self._failures and replayed:
             logger.warning("tracker: the server is reachable again; spooled batches were sent")
             self._failures = 0
+
+    def _split(self, entry: Entry, body: bytes) -> bool:
+        """The server's caps are below ours: resend the batch as two halves (new seqs,
+        same place in line) and make later batches no bigger than a half."""
+        data = _json.loads(body)
+        rows = data.get("rows") or []
+        if len(rows) < 2:
+            return False
+        half = len(rows) // 2
+        first = sum(len(row[2]) for row in rows[:half])
+        self._max_rows = max(1, min(self._max_rows, half))
+        self._max_points = max(1, min(self._max_points, first))
+        logger.info("tracker: the server found batch %d too large; sending it in halves", entry.seq)
+        with self._lock:
+            before = len(self.spool.pending)
+            self._store(rows[:half], first, None)
+            self._store(rows[half:], entry.points - first, data.get("summary"))
+            self.spool.ack(entry)
+            self.spool.move_to_front(len(self.spool.pending) - before + 1)
+        return True
 
     def _answered(self, answer: Any) -> None:
         if isinstance(answer, dict) and "should_stop" in answer:

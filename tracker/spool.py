@@ -243,6 +243,11 @@ class Spool:
         self.pending_points += entry.points
         self._counts[entry.writer] = self._counts.get(entry.writer, 0) + 1
 
+    def move_to_front(self, count: int) -> None:
+        """Move the ``count`` newest pending batches to the front, keeping their order."""
+        moved = [self.pending.pop() for _ in range(count)]
+        self.pending.extendleft(moved)
+
     def read(self, entry: Entry) -> bytes:
         if entry.body is not None:
             return entry.body
