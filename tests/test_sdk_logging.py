@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import tracker
-from experiments.models import Point, Run
+from experiments.models import Run
 
 FAST = {
     "TRACKER_FLUSH_INTERVAL": "0.05",
@@ -38,10 +38,8 @@ def sdk(server, api_key, tmp_path, monkeypatch):
 
 
 def points_of(run_id: int, key: str) -> list[tuple[int, float]]:
-    return [
-        (p.step, math.nan if p.value is None else p.value)
-        for p in Point.objects.filter(metric__run_id=run_id, metric__key=key).order_by("step", "id")
-    ]
+    """(step, value) of every stored point of one metric, read back through the API."""
+    return [(p["step"], p["value"]) for p in tracker.Api().run(run_id).history(key)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -65,7 +63,7 @@ def test_it_stores_every_logged_point_with_its_exact_value(sdk):
     assert all(p["wall_time"] > 1.6e9 for p in loss)
     odd = [p["value"] for p in stored.history("val/odd")]
     assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf, 0.25, 1.5, 7.0, 1.0]
-    assert Point.objects.filter(metric__run_id=run.id).count() == 600 * 2 + len(special)
+    # points_count counts every stored point, so a batch stored twice would show here.
     assert Run.objects.get(pk=run.id).points_count == 600 * 2 + len(special)
     assert points_of(run.id, "train/acc")[-1] == (599, 599 / 600)
 
@@ -240,3 +238,33 @@ def test_importing_the_sdk_pulls_in_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ranks_log_to_one_run_and_rank_zero_ends_it(sdk, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run = tracker.init(project="ddp", rank=0)
+    script = (
+        "import tracker\n"
+        "tracker.init(project='ddp')\n"
+        "for s in range(30):\n"
+        "    tracker.log({'loss': s + 0.5}, step=s)\n"
+        "tracker.finish()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), RANK="1")
+    env["TRACKER_RUN_ID"] = str(run.id)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert Run.objects.get(pk=run.id).status == "running"  # rank 1 ending does not end the run
+    for step in range(30):
+        tracker.log({"loss": float(step)}, step=step)
+    run.finish()
+    history = tracker.Api().run(run.id).history("loss")
+    assert [(p["rank"], p["step"], p["value"]) for p in history] == [(0, s, float(s)) for s in range(30)] + [
+        (1, s, s + 0.5) for s in range(30)
+    ]
+    assert Run.objects.get(pk=run.id).status == "finished"

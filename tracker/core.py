@@ -113,7 +113,8 @@ class Run:
     """A run being recorded. Create it with ``tracker.init``.
 
     ``id`` is the server's integer id (None for an offline run until it is synced);
-    ``dir`` is the local directory that holds its spool.
+    ``dir`` is the local directory that holds its spool. With several ranks logging to
+    one run, rank 0's ``finish`` ends it (any rank's failure marks it failed).
     """
 
     def __init__(
@@ -150,10 +151,12 @@ class Run:
         self._finish_lock = threading.Lock()
         self._crash: tuple[Any, Any, Any] | None = None
         self._pid = os.getpid()
-        if sender is not None:
-            self._submit = sender.submit
-        else:
-            self._submit = _discard
+        self._submit = sender.submit if sender is not None else _discard
+
+    def _attach(self, sender: Sender) -> None:
+        """Give the run its sender (built after the run: it reads the run's summary)."""
+        self._sender = sender
+        self._submit = sender.submit
 
     def __repr__(self) -> str:
         where = f"id={self.id}" if self.id is not None else f"dir={self.dir}"
@@ -266,15 +269,20 @@ class Run:
             "summary": self.summary.snapshot(),
             "dropped": self._sender.dropped_unreported if self._sender is not None else 0,
         }
+        # With several ranks, rank 0 ends the run; another rank only reports a failure
+        # (and its drops), so a rank finishing early does not mark the run finished.
+        ends_run = self.rank == 0 or status == "failed"
         if self._client is not None and self.id is not None:
+            action = "finish" if ends_run else "heartbeat"
+            payload = body if ends_run else {"dropped": body["dropped"]}
             try:
                 wait = max(1.0, min(self.settings.http_timeout, 5.0))
-                self._client.request("POST", run_path(self.id, "finish"), body, timeout=wait)
+                self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
                 result.sent = True
             except RequestFailed as exc:
                 logger.warning("tracker: could not record the end of run %s on the server: %s", self.id, exc)
             self._client.close()
-        if not result.sent and self.dir is not None:
+        if not result.sent and ends_run and self.dir is not None:
             try:
                 write_json(self.dir / "finish.json", body)
             except OSError as exc:
@@ -288,7 +296,7 @@ class Run:
                 self._sender.taken if self._sender is not None else 0,
                 self.dir,
             )
-        elif result.pending_batches or not result.sent:
+        elif result.pending_batches:
             logger.warning(
                 "tracker: %d points in %d batches of run %s are not on the server yet; "
                 "they are spooled in %s. Upload them with: python -m tracker sync %s",
@@ -296,6 +304,13 @@ class Run:
                 result.pending_batches,
                 self.id,
                 self.dir,
+                self.dir,
+            )
+        elif not result.sent and ends_run:
+            logger.warning(
+                "tracker: every point of run %s is stored, but not its end; record it with: "
+                "python -m tracker sync %s",
+                self.id,
                 self.dir,
             )
         return result

@@ -86,7 +86,7 @@ def init(
         return run
 
     run_id = env_run_id(id)
-    root = env_dir(dir)
+    root = env_dir(dir).absolute()  # the script may chdir; the spool must not move
     body: dict[str, Any] = {
         "project": project,
         "group": group or "",
@@ -183,8 +183,7 @@ def _online_run(
         on_should_stop=run._set_should_stop,
         adopt=bool(answer.get("resumed")) or "id" in body,
     )
-    run._sender = sender
-    run._submit = sender.submit
+    run._attach(sender)
     sender.start()
     return run
 
@@ -218,7 +217,6 @@ def _offline_run(
         rank=rank,
     )
     sender = Sender(spool_dir=directory, settings=opts, rank=rank, summary=run.summary.take_changes)
-    run._sender = sender
-    run._submit = sender.submit
+    run._attach(sender)
     logger.info("tracker: offline run in %s; upload it with: python -m tracker sync %s", directory, directory)
     return run

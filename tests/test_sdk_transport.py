@@ -1,0 +1,157 @@
+"""How the sender reacts to answers the real server rarely gives: 429 with Retry-After,
+400 for a batch, 413 for a batch over the server's caps; and when bodies are gzipped.
+
+429 and 400 come from a scripted stand-in server (the real one never rate-limits and the
+SDK never sends what it would refuse); 413 comes from the real server started with
+lower caps than the SDK's.
+"""
+
+import gzip
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import tracker
+from experiments.models import Point, Run
+
+FAST = {
+    "TRACKER_FLUSH_INTERVAL": "0.05",
+    "TRACKER_HEARTBEAT_INTERVAL": "60",
+    "TRACKER_BACKOFF_BASE": "0.05",
+    "TRACKER_BACKOFF_MAX": "0.3",
+    "TRACKER_HTTP_TIMEOUT": "3",
+    "TRACKER_FINISH_TIMEOUT": "10",
+}
+
+
+class ScriptedServer:
+    """Answers create/heartbeat/finish like the API; batch answers come from ``script``
+    (status, headers, body) in order, then 200. Records every batch request."""
+
+    def __init__(self, script: list[tuple[int, dict, dict]]):
+        self.script = list(script)
+        self.batches: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                gzipped = self.headers.get("Content-Encoding") == "gzip"
+                body = json.loads(gzip.decompress(raw) if gzipped else raw)
+                status, headers, answer = 200, {}, {"should_stop": False}
+                if self.path == "/api/v1/runs":
+                    status, answer = 201, {"id": 7, "project": body["project"], "name": "r", "url": ""}
+                elif self.path.endswith("/batches"):
+                    outer.batches.append({"at": time.monotonic(), "gzip": gzipped, "size": len(raw), **body})
+                    if outer.script:
+                        status, headers, answer = outer.script.pop(0)
+                    else:
+                        answer = {"stored": 1, "duplicate": False, "should_stop": False}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                for name, value in {**headers, "Content-Type": "application/json"}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fast_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("TRACKER_RUN_ID", raising=False)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    yield
+    tracker.finish(timeout=1)
+
+
+def scripted(script):
+    server = ScriptedServer(script)
+    run = tracker.init(project="p", server=server.url, api_key="trk_test")
+    return server, run
+
+
+def test_it_waits_as_long_as_retry_after_says(fast_env):
+    server, run = scripted([(429, {"Retry-After": "1"}, {"error": "slow down", "field": None})])
+    try:
+        tracker.log({"loss": 1.0}, step=0)
+        result = run.finish()
+    finally:
+        server.close()
+    first, second = server.batches
+    assert second["at"] - first["at"] >= 0.95  # backoff alone would retry after ~0.05 s
+    assert (first["writer"], first["seq"], first["rows"]) == (second["writer"], second["seq"], second["rows"])
+    assert (result.sent, result.pending_points, result.dropped) == (True, 0, 0)
+
+
+def test_a_batch_the_server_refuses_is_dropped_counted_and_not_retried(fast_env, caplog):
+    refusal = (400, {}, {"error": "must be a number, got bool", "field": "rows[0][2].loss"})
+    server, run = scripted([refusal])
+    try:
+        with caplog.at_level(logging.WARNING, logger="tracker"):
+            tracker.log({"loss": 1.0, "acc": 0.5}, step=0)
+            assert run.flush(5)
+            tracker.log({"loss": 0.5}, step=1)
+            result = run.finish()
+    finally:
+        server.close()
+    assert [b["seq"] for b in server.batches] == [0, 1]
+    assert "must be a number, got bool (field rows[0][2].loss)" in caplog.text
+    assert result.dropped == 2
+
+
+def test_it_gzips_large_bodies_only(fast_env):
+    server, run = scripted([])
+    try:
+        tracker.log({"small": 1.0}, step=0)
+        assert run.flush(5)
+        for step in range(1, 3001):
+            run.log({f"metric/{i}": step + i / 10 for i in range(10)}, step=step)
+        run.finish()
+    finally:
+        server.close()
+    assert server.batches[0]["gzip"] is False
+    big = [b for b in server.batches if b["size"] > 20_000]
+    assert big and all(b["gzip"] for b in big)
+    assert sum(len(b["rows"]) for b in server.batches) == 3001
+
+
+@pytest.fixture
+def small_server_caps(monkeypatch):
+    """Set before the server fixture starts, so the server process reads it."""
+    monkeypatch.setenv("TRACKER_MAX_BATCH_ROWS", "40")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_halves_batches_that_are_over_the_servers_caps(
+    small_server_caps, server, api_key, fast_env, caplog
+):
+    run = tracker.init(project="caps", server=server.url, api_key=api_key)
+    with caplog.at_level(logging.INFO, logger="tracker"):
+        for step in range(500):
+            tracker.log({"loss": 1.0 / (step + 1), "acc": step / 500}, step=step)
+        result = run.finish()
+    assert "too large; sending it in halves" in caplog.text
+    assert (result.sent, result.pending_points, result.dropped) == (True, 0, 0)
+    stored = Run.objects.get(pk=run.id)
+    assert (stored.points_count, stored.dropped_points) == (1000, 0)
+    steps = Point.objects.filter(metric__run=stored, metric__key="loss").order_by("step")
+    assert list(steps.values_list("step", flat=True)) == list(range(500))
