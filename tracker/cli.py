@@ -56,7 +56,10 @@ def register_sync(subparsers: argparse._SubParsersAction) -> None:
         "sync", help="upload offline runs and spooled batches", description=sync_directory.__doc__
     )
     parser.add_argument("dir", help="a run directory, or a directory containing run directories")
-    parser.add_argument("--server", help="default: TRACKER_SERVER, then the server recorded in the directory")
+    parser.add_argument(
+        "--server",
+        help="default: the server that created the run (recorded in the directory), else TRACKER_SERVER",
+    )
     parser.add_argument("--api-key", help="default: TRACKER_API_KEY")
     parser.set_defaults(func=_sync)
 

@@ -75,7 +75,11 @@ def sync_directory(
     if not isinstance(meta, dict):
         raise TrackerError(f"{directory} is not a run directory (no run.json)")
     state = read_json(directory / "sync.json") or {}
-    server = server or os.environ.get("TRACKER_SERVER") or meta.get("server") or state.get("server")
+    # A run that already has a server id lives on the server that gave it that id.
+    recorded = meta.get("server") if meta.get("id") else state.get("server")
+    if recorded:
+        server = server or recorded
+    server = server or os.environ.get("TRACKER_SERVER") or meta.get("server")
     api_key = api_key or os.environ.get("TRACKER_API_KEY")
     if not server:
         raise TrackerError("no server: pass --server or set TRACKER_SERVER")
