@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from experiments.models import ApiKey, BatchReceipt, Metric, Point, Project, Run
+from experiments.models import ApiKey, BatchReceipt, Metric, PointChunk, Project, Run
 
 
 @admin.register(Project)
@@ -51,11 +51,22 @@ class MetricAdmin(admin.ModelAdmin):
     raw_id_fields = ("run",)
 
 
-@admin.register(Point)
-class PointAdmin(admin.ModelAdmin):
-    """Read-only window on the points table; filter by metric id, never list it whole."""
+@admin.register(PointChunk)
+class PointChunkAdmin(admin.ModelAdmin):
+    """Read-only window on the points table (chunks of up to 256 points of one metric);
+    filter by metric id, never list it whole."""
 
-    list_display = ("id", "metric_id", "step", "value", "wall_time", "rank")
+    list_display = (
+        "id",
+        "metric_id",
+        "rank",
+        "step_min",
+        "step_max",
+        "count",
+        "nan_count",
+        "value_min",
+        "value_max",
+    )
     raw_id_fields = ("metric",)
     show_full_result_count = False
     list_per_page = 100

@@ -103,9 +103,14 @@ class Batch:
     seq: int
     rank: int
     keys: list[str]
-    # (key index, step, value, wall_time); value is a float, NaN included.
-    points: list[tuple[int, int, float, float]]
+    # Per key (same order as ``keys``): parallel lists of steps, values (NaN included)
+    # and wall times, in the order they were logged.
+    columns: list[tuple[list[int], list[float], list[float]]]
     summary: dict
+
+    @property
+    def points(self) -> int:
+        return sum(len(steps) for steps, _, _ in self.columns)
 
 
 def _bad_value(value: Any, where: str) -> ApiError:
@@ -136,10 +141,8 @@ def parse_batch(data: Any) -> Batch:
         )
     max_points = settings.TRACKER_MAX_BATCH_POINTS
     max_key = settings.TRACKER_MAX_KEY_LENGTH
-    key_index: dict[str, int] = {}
-    keys: list[str] = []
-    points: list[tuple[int, int, float, float]] = []
-    append = points.append
+    by_key: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    n_points = 0
     for i, row in enumerate(rows):
         if type(row) is not list or len(row) != 3:
             raise ApiError("must be a list [step, wall_time, {key: value}]", f"rows[{i}]")
@@ -151,14 +154,13 @@ def parse_batch(data: Any) -> Batch:
         if type(values) is not dict:
             raise ApiError("must be an object of {metric key: value}", f"rows[{i}][2]")
         for key, value in values.items():
-            idx = key_index.get(key)
-            if idx is None:
+            cols = by_key.get(key)
+            if cols is None:
                 if not key or len(key) > max_key or not key.isprintable():
                     raise ApiError(
                         f"metric keys must be 1 to {max_key} printable characters", f"rows[{i}][2].{key[:60]}"
                     )
-                idx = key_index[key] = len(keys)
-                keys.append(key)
+                cols = by_key[key] = ([], [], [])
             kind = type(value)
             if kind is float:
                 pass
@@ -168,11 +170,19 @@ def parse_batch(data: Any) -> Batch:
                 value = NONFINITE[value]
             else:
                 raise _bad_value(value, f"rows[{i}][2].{key}")
-            append((idx, step, value, wall_time))
-        if len(points) > max_points:
+            cols[0].append(step)
+            cols[1].append(value)
+            cols[2].append(wall_time)
+        n_points += len(values)
+        if n_points > max_points:
             raise ApiError(f"a batch holds at most {max_points} points", "rows", status=413)
     return Batch(
-        writer=writer, seq=seq, rank=rank, keys=keys, points=points, summary=_opt_dict(data, "summary")
+        writer=writer,
+        seq=seq,
+        rank=rank,
+        keys=list(by_key),
+        columns=list(by_key.values()),
+        summary=_opt_dict(data, "summary"),
     )
 
 

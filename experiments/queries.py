@@ -1,28 +1,17 @@
-"""Read paths over the points table: full history and chart series.
+"""Read paths over the points table (``PointChunk``): full history and chart series.
 
 The supersede rule lives here: a step logged again for the same metric and rank (a run
-resumed from a checkpoint) counts once, with its newest value (highest id).
+resumed from a checkpoint) counts once, with its newest value. Exact reads apply it;
+downsampled chart views (min/max envelopes of long series) may include superseded values.
 """
 
-import math
 from dataclasses import dataclass
 
+import numpy as np
 from django.db import connection
 
+from experiments.chunks import BLOCK_STEPS, Points, chunks_read, decode_array
 from experiments.models import Metric
-
-# Newest row per (rank, step) of one metric. Window functions run on SQLite >= 3.25 and
-# PostgreSQL alike, and the (metric, step, rank) index keeps the scan to this metric.
-_LATEST_PER_STEP = """
-    SELECT step, value, wall_time, rank FROM (
-        SELECT step, value, wall_time, rank,
-               ROW_NUMBER() OVER (PARTITION BY rank, step ORDER BY id DESC) AS newest
-        FROM experiments_point
-        WHERE metric_id = %s {where}
-    ) AS p
-    WHERE newest = 1
-    ORDER BY {order}
-"""
 
 
 @dataclass
@@ -37,98 +26,244 @@ class Series:
     total: int = 0
 
 
-def _value(v: float | None) -> float:
-    return math.nan if v is None else v
+def _series(points: Points, downsampled: bool = False, total: int | None = None) -> Series:
+    return Series(
+        step=points.step.tolist(),
+        value=points.value.tolist(),
+        wall_time=points.wall_time.tolist(),
+        rank=points.rank.tolist(),
+        downsampled=downsampled,
+        total=len(points.step) if total is None else total,
+    )
 
 
 def metric_history(metric: Metric, rank: int | None = None) -> Series:
     """Every point of a metric (supersede rule applied), ordered by rank then step."""
-    where, params = ("AND rank = %s", [rank]) if rank is not None else ("", [])
-    sql = _LATEST_PER_STEP.format(where=where, order="rank, step")
-    with connection.cursor() as cur:
-        cur.execute(sql, [metric.pk, *params])
-        rows = cur.fetchall()
-    return Series(
-        step=[r[0] for r in rows],
-        value=[_value(r[1]) for r in rows],
-        wall_time=[r[2] for r in rows],
-        rank=[r[3] for r in rows],
-        total=len(rows),
-    )
-
-
-# One pass over the metric's index range, grouped into step buckets: each bucket gives
-# its first and last step, min and max (NaN is NULL and ignored by MIN/MAX), how many
-# NaNs it holds, and the sign of its trend (covariance of step and value), so the two
-# extremes can be drawn in the order they most likely occurred.
-_BUCKET_EXTREMES = """
-    SELECT MIN(step), MAX(step), MIN(value), MAX(value), COUNT(*) - COUNT(value),
-           AVG(x * value) - AVG(x) * AVG(value), MIN(wall_time), MAX(wall_time),
-           MIN(CASE WHEN value IS NULL THEN step END)
-    FROM (
-        SELECT step, CAST(step AS DOUBLE PRECISION) AS x, value, wall_time, (step - %s) * %s / %s AS b
-        FROM experiments_point
-        WHERE metric_id = %s AND step >= %s AND step <= %s
-    ) AS p
-    GROUP BY b
-    ORDER BY b
-"""
-
-
-def _bucket_points(rows: list[tuple]) -> list[tuple]:
-    """Turn bucket aggregates into chart points: (step, value, wall_time, rank)."""
-    out = []
-    for first, last, lo, hi, nans, trend, t_first, t_last, nan_step in rows:
-        if lo is not None:
-            falling = trend is not None and trend == trend and trend < 0
-            a, b = (hi, lo) if falling else (lo, hi)
-            out.append((first, a, t_first, 0))
-            if last != first or a != b:
-                out.append((last, b, t_last, 0))
-        if nans:
-            out.append((nan_step, None, t_last, 0))
-    out.sort(key=lambda p: p[0])
-    return out
+    points = chunks_read(metric.pk).newest_per_step()
+    if rank is not None:
+        keep = points.rank == rank
+        points = Points(
+            *(a[keep] for a in (points.step, points.value, points.wall_time, points.rank, points.order))
+        )
+    return _series(points)
 
 
 def metric_series(
     metric: Metric, max_points: int, step_min: int | None = None, step_max: int | None = None
 ) -> Series:
     """A chart's view of a metric: exact when it fits in ``max_points``, otherwise the
-    extremes of ``max_points // 3`` step buckets between ``step_min`` and ``step_max``
-    (at most ``max_points`` points; a spike or NaN anywhere stays visible).
+    extremes of at most ``max_points // 3`` step buckets between ``step_min`` and ``step_max``
+    (at most ``max_points`` points: per bucket its min, its max and its first NaN, so a
+    spike or NaN anywhere stays visible). Ordered by step, then rank."""
+    total, lo, hi = _count_in_range(metric.pk, step_min, step_max)
+    if total <= max_points:
+        points = chunks_read(metric.pk, step_min, step_max).newest_per_step()
+        idx = np.lexsort((points.rank, points.step))
+        points = Points(
+            *(a[idx] for a in (points.step, points.value, points.wall_time, points.rank, points.order))
+        )
+        return _series(points)
+    origin, width = bucket_grid(lo, hi, max(1, max_points // 3 - 1))
+    aggregate = _buckets_sql if connection.vendor == "postgresql" else _buckets_numpy
+    rows = aggregate(metric.pk, lo, hi, origin, width)
+    return _series(_bucket_points(rows), downsampled=True, total=total)
 
-    Downsampled views include superseded values of re-logged steps; exact views do not.
-    """
-    where, params = "", []
-    if step_min is not None:
-        where += " AND step >= %s"
-        params.append(step_min)
-    if step_max is not None:
-        where += " AND step <= %s"
-        params.append(step_max)
+
+def bucket_grid(lo: int, hi: int, buckets: int) -> tuple[int, int]:
+    """(origin, width) of at most ``buckets + 1`` step buckets covering [lo, hi]. Wide
+    buckets are aligned to BLOCK_STEPS, so that stored chunks never straddle them."""
+    width = max(1, -(-(hi - lo + 1) // buckets))
+    if width < BLOCK_STEPS:
+        return lo, width
+    width = -(-width // BLOCK_STEPS) * BLOCK_STEPS
+    return lo - lo % BLOCK_STEPS, width
+
+
+def _count_in_range(metric_id: int, step_min: int | None, step_max: int | None) -> tuple[int, int, int]:
+    """(points, lowest step, highest step) of a metric within an optional step range:
+    chunks inside the range count whole, the few crossing its ends are decoded."""
+    lo_bound = -(2**62) if step_min is None else step_min
+    hi_bound = 2**62 if step_max is None else step_max
+    inside = "step_min >= %s AND step_max <= %s"
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT COUNT(*), MIN(step), MAX(step) FROM experiments_point WHERE metric_id = %s{where}",
-            [metric.pk, *params],
+            f"SELECT COALESCE(SUM(CASE WHEN {inside} THEN count ELSE 0 END), 0), "
+            "MIN(step_min), MAX(step_max) "
+            "FROM experiments_pointchunk WHERE metric_id = %s AND step_max >= %s AND step_min <= %s",
+            [lo_bound, hi_bound, metric_id, lo_bound, hi_bound],
         )
         total, lo, hi = cur.fetchone()
-        if total <= max_points:
-            sql = _LATEST_PER_STEP.format(where=where, order="step, rank")
-            cur.execute(sql, [metric.pk, *params])
-            rows = cur.fetchall()
-            downsampled = False
+        if lo is None:
+            return 0, 0, 0
+        lo, hi = max(lo, lo_bound), min(hi, hi_bound)
+        if step_min is None and step_max is None:
+            return total, lo, hi
+        cur.execute(
+            "SELECT steps FROM experiments_pointchunk WHERE metric_id = %s AND step_max >= %s "
+            f"AND step_min <= %s AND NOT ({inside})",
+            [metric_id, lo_bound, hi_bound, lo_bound, hi_bound],
+        )
+        for (raw,) in cur.fetchall():
+            steps = decode_array(raw, "q")
+            total += int(((steps >= lo_bound) & (steps <= hi_bound)).sum())
+    return total, lo, hi
+
+
+# Chunks that lie inside one bucket stand for themselves through their statistics; only
+# chunks that straddle a bucket boundary (or hold a NaN, or cross the range's ends) are
+# unnested, and each of those is aggregated on its own (a few hundred points) before the
+# final per-bucket aggregation, which so sees one row per chunk and bucket. MIN/MAX over
+# ARRAY[value, step] give the extremes with their step without sorting points.
+_BUCKETS_SQL = """
+WITH c AS (
+    SELECT id, step_min, step_max, value_min, value_max, step_at_min, step_at_max, wall_min, wall_max,
+           (step_min - %(origin)s) / %(width)s AS b0,
+           nan_count = 0 AND step_min >= %(lo)s AND step_max <= %(hi)s
+               AND (step_min - %(origin)s) / %(width)s = (step_max - %(origin)s) / %(width)s AS whole
+    FROM experiments_pointchunk
+    WHERE metric_id = %(metric)s AND step_max >= %(lo)s AND step_min <= %(hi)s
+), cand AS (
+    SELECT b0 AS b, ARRAY[value_min, step_at_min::double precision] AS lo_a,
+           ARRAY[value_max, -step_at_max::double precision] AS hi_a,
+           step_min AS first_s, step_max AS last_s, wall_min AS first_t, wall_max AS last_t,
+           NULL::bigint AS nan_s
+    FROM c WHERE whole
+    UNION ALL
+    SELECT a.* FROM c JOIN experiments_pointchunk p ON p.id = c.id AND NOT c.whole
+    CROSS JOIN LATERAL (
+        SELECT (x.s - %(origin)s) / %(width)s AS b,
+               MIN(ARRAY[x.v, x.s::double precision]) FILTER (WHERE x.v IS NOT NULL),
+               MAX(ARRAY[x.v, -x.s::double precision]) FILTER (WHERE x.v IS NOT NULL),
+               MIN(x.s), MAX(x.s), MIN(x.t), MAX(x.t), MIN(x.s) FILTER (WHERE x.v IS NULL)
+        FROM unnest(p.steps, p.vals, p.walls) AS x(s, v, t)
+        WHERE x.s BETWEEN %(lo)s AND %(hi)s
+        GROUP BY 1
+    ) AS a
+)
+SELECT b, MIN(lo_a), MAX(hi_a), MIN(first_s), MAX(last_s), MIN(first_t), MAX(last_t), MIN(nan_s)
+FROM cand
+GROUP BY b
+ORDER BY b
+"""
+
+
+def _buckets_sql(metric_id: int, lo: int, hi: int, origin: int, width: int) -> list[tuple]:
+    params = {"metric": metric_id, "lo": lo, "hi": hi, "origin": origin, "width": width}
+    with connection.cursor() as cur:
+        cur.execute(_BUCKETS_SQL, params)
+        out = []
+        for _b, low, high, first_s, last_s, first_t, last_t, nan_s in cur.fetchall():
+            lo_v, lo_s = (low[0], int(low[1])) if low else (None, None)
+            hi_v, hi_s = (high[0], int(-high[1])) if high else (None, None)
+            out.append((lo_v, lo_s, hi_v, hi_s, first_s, last_s, first_t, last_t, nan_s))
+        return out
+
+
+def _buckets_numpy(metric_id: int, lo: int, hi: int, origin: int, width: int) -> list[tuple]:
+    """The same aggregation as ``_BUCKETS_SQL``, for SQLite (which cannot unnest)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, step_min, step_max, nan_count, value_min, value_max, step_at_min, step_at_max, "
+            "wall_min, wall_max FROM experiments_pointchunk "
+            "WHERE metric_id = %s AND step_max >= %s AND step_min <= %s",
+            [metric_id, lo, hi],
+        )
+        stats = cur.fetchall()
+    whole, split_ids = [], []
+    for row in stats:
+        _id, smin, smax, nans = row[:4]
+        if nans == 0 and smin >= lo and smax <= hi and (smin - origin) // width == (smax - origin) // width:
+            whole.append(row)
         else:
-            # Up to three points per bucket (min, max, a NaN marker).
-            buckets = max(1, max_points // 3)
-            cur.execute(_BUCKET_EXTREMES, [lo, buckets, hi - lo + 1, metric.pk, lo, hi])
-            rows = _bucket_points(cur.fetchall())
-            downsampled = True
-    return Series(
-        step=[r[0] for r in rows],
-        value=[_value(r[1]) for r in rows],
-        wall_time=[r[2] for r in rows],
-        rank=[r[3] for r in rows],
-        downsampled=downsampled,
-        total=total,
-    )
+            split_ids.append(_id)
+    cols: list[list] = [
+        [] for _ in range(10)
+    ]  # b, lo_v, lo_s, hi_v, hi_s, first_s, last_s, first_t, last_t, nan_s
+    for _id, smin, smax, _n, vmin, vmax, smin_at, smax_at, tmin, tmax in whole:
+        for col, v in zip(
+            cols,
+            ((smin - origin) // width, vmin, smin_at, vmax, smax_at, smin, smax, tmin, tmax, None),
+            strict=True,
+        ):
+            col.append(v)
+    for start in range(0, len(split_ids), 500):
+        ids = split_ids[start : start + 500]
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT steps, vals, walls FROM experiments_pointchunk "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                ids,
+            )
+            for steps_raw, values_raw, walls_raw in cur.fetchall():
+                s, v, t = (
+                    decode_array(steps_raw, "q"),
+                    decode_array(values_raw, "d"),
+                    decode_array(walls_raw, "d"),
+                )
+                inside = (s >= lo) & (s <= hi)
+                s, v, t = s[inside], v[inside], t[inside]
+                nan = np.isnan(v)
+                b = (s - origin) // width
+                vv = [None if n else x for n, x in zip(nan.tolist(), v.tolist(), strict=True)]
+                ss = s.tolist()
+                for col, values in zip(
+                    cols,
+                    (
+                        b.tolist(),
+                        vv,
+                        ss,
+                        vv,
+                        ss,
+                        ss,
+                        ss,
+                        t.tolist(),
+                        t.tolist(),
+                        [x if n else None for n, x in zip(nan.tolist(), ss, strict=True)],
+                    ),
+                    strict=True,
+                ):
+                    col.extend(values)
+    by_bucket: dict[int, list] = {}
+    for b, lo_v, lo_s, hi_v, hi_s, first_s, last_s, first_t, last_t, nan_s in zip(*cols, strict=True):
+        cur_b = by_bucket.get(b)
+        if cur_b is None:
+            by_bucket[b] = [lo_v, lo_s, hi_v, hi_s, first_s, last_s, first_t, last_t, nan_s]
+            continue
+        if lo_v is not None and (cur_b[0] is None or (lo_v, lo_s) < (cur_b[0], cur_b[1])):
+            cur_b[0], cur_b[1] = lo_v, lo_s
+        if hi_v is not None and (cur_b[2] is None or (hi_v, -hi_s) > (cur_b[2], -cur_b[3])):
+            cur_b[2], cur_b[3] = hi_v, hi_s
+        cur_b[4], cur_b[5] = min(cur_b[4], first_s), max(cur_b[5], last_s)
+        cur_b[6], cur_b[7] = min(cur_b[6], first_t), max(cur_b[7], last_t)
+        if nan_s is not None and (cur_b[8] is None or nan_s < cur_b[8]):
+            cur_b[8] = nan_s
+    return [tuple(by_bucket[b]) for b in sorted(by_bucket)]
+
+
+def _bucket_points(rows: list[tuple]) -> Points:
+    """Per bucket: its min and max at their steps (in step order) and a NaN at the
+    bucket's first NaN step. Wall times are interpolated from the buckets' first and
+    last points, which is exact at the ends and monotone in between."""
+    steps, values = [], []
+    knots_s, knots_t = [], []
+    for lo_v, lo_s, hi_v, hi_s, first_s, last_s, first_t, last_t, nan_s in rows:
+        knots_s += [first_s, last_s]
+        knots_t += [first_t, last_t]
+        if lo_v is not None:
+            pair = sorted([(lo_s, lo_v), (hi_s, hi_v)])
+            steps.append(pair[0][0])
+            values.append(pair[0][1])
+            if pair[1] != pair[0]:
+                steps.append(pair[1][0])
+                values.append(pair[1][1])
+        if nan_s is not None:
+            steps.append(nan_s)
+            values.append(np.nan)
+    order = np.argsort(np.asarray(steps, dtype=np.int64), kind="stable")
+    step = np.asarray(steps, dtype=np.int64)[order]
+    value = np.asarray(values, dtype=np.float64)[order]
+    ks = np.asarray(knots_s, dtype=np.float64)
+    k_order = np.argsort(ks, kind="stable")
+    wall = np.interp(step.astype(np.float64), ks[k_order], np.asarray(knots_t, dtype=np.float64)[k_order])
+    zeros = np.zeros(len(step), dtype=np.int64)
+    return Points(step, value, wall, zeros, zeros)

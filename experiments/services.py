@@ -4,13 +4,14 @@ import math
 from collections.abc import Callable
 from datetime import timedelta
 
+import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Case, F, FloatField, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from experiments.bulk import points_insert
+from experiments.chunks import Chunk, chunks_insert, split_chunks
 from experiments.errors import NotFound
 from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
 from experiments.payloads import Batch, RunEnd, RunStart
@@ -84,23 +85,27 @@ def _metrics_for_keys(run: Run, keys: list[str]) -> list[int]:
     return [existing[k] for k in keys]
 
 
-def _summarise(batch: Batch) -> list[dict]:
-    """Per key of the batch: count, last point, min/max (NaN ignored), non-finite count."""
-    stats = [{"count": 0, "last": None, "min": None, "max": None, "nonfinite": 0} for _ in batch.keys]
-    for idx, step, value, wall_time in batch.points:
-        s = stats[idx]
-        s["count"] += 1
-        last = s["last"]
-        if last is None or step >= last[0]:
-            s["last"] = (step, value, wall_time)
-        if value != value or math.isinf(value):
-            s["nonfinite"] += 1
-            if value != value:
-                continue
-        if s["min"] is None or value < s["min"][1]:
-            s["min"] = (step, value)
-        if s["max"] is None or value > s["max"][1]:
-            s["max"] = (step, value)
+def _summarise(chunks: list[Chunk]) -> dict:
+    """One metric's statistics over its chunks of a batch: count, last point (highest
+    step, latest logged among equals), min/max ignoring NaN, non-finite count."""
+    steps = np.concatenate([c.steps for c in chunks])
+    values = np.concatenate([c.values for c in chunks])
+    walls = np.concatenate([c.wall_times for c in chunks])
+    nan = np.isnan(values)
+    # The last occurrence of the highest step: argmax on the reversed array.
+    last = len(steps) - 1 - int(np.argmax(steps[::-1]))
+    stats = {
+        "count": len(steps),
+        "last": (int(steps[last]), float(values[last]), float(walls[last])),
+        "nonfinite": int((nan | np.isinf(values)).sum()),
+        "min": None,
+        "max": None,
+    }
+    if not nan.all():
+        idx = np.flatnonzero(~nan)
+        i, j = idx[int(values[idx].argmin())], idx[int(values[idx].argmax())]
+        stats["min"] = (int(steps[i]), float(values[i]))
+        stats["max"] = (int(steps[j]), float(values[j]))
     return stats
 
 
@@ -153,15 +158,18 @@ def batch_ingest(*, run: Run, batch: Batch) -> int | None:
     (run, writer, seq) was stored before (a retry), in which case nothing changes."""
     try:
         with transaction.atomic():
-            BatchReceipt.objects.create(run=run, writer=batch.writer, seq=batch.seq, points=len(batch.points))
+            BatchReceipt.objects.create(run=run, writer=batch.writer, seq=batch.seq, points=batch.points)
             metric_ids = _metrics_for_keys(run, batch.keys) if batch.keys else []
-            rank = batch.rank
-            points_insert((metric_ids[i], s, v, w, rank) for i, s, v, w in batch.points)
-            for metric_id, stats in zip(metric_ids, _summarise(batch), strict=True):
-                if stats["count"]:
-                    _metric_update(metric_id, stats)
+            per_metric = [
+                split_chunks(metric_id, batch.rank, *cols)
+                for metric_id, cols in zip(metric_ids, batch.columns, strict=True)
+            ]
+            chunks_insert(c for chunks in per_metric for c in chunks)
+            for metric_id, chunks in zip(metric_ids, per_metric, strict=True):
+                if chunks:
+                    _metric_update(metric_id, _summarise(chunks))
             run_updates: dict = {
-                "points_count": F("points_count") + len(batch.points),
+                "points_count": F("points_count") + batch.points,
                 "heartbeat_at": timezone.now(),
             }
             if run.status == RunStatus.CRASHED:
@@ -174,7 +182,7 @@ def batch_ingest(*, run: Run, batch: Batch) -> int | None:
         if BatchReceipt.objects.filter(run=run, writer=batch.writer, seq=batch.seq).exists():
             return None
         raise
-    return len(batch.points)
+    return batch.points
 
 
 def _summary_merge(run_id: int, summary: dict) -> None:

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from experiments.models import Point
+from tests.helpers import stored_points
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,7 @@ def test_batches_over_one_kept_alive_connection_are_all_stored(server, api_key):
         assert (status, body["stored"]) == (200, 10)
     status, history = request(conn, "GET", f"/api/v1/runs/{run['id']}/history", api_key)
     assert history["metrics"]["loss"]["value"] == [float(s) for s in range(200)]
-    assert Point.objects.count() == 200
+    assert len(stored_points()) == 200
     conn.close()
 
 

@@ -1,0 +1,211 @@
+"""The storage format of metric points: chunks of parallel arrays (see ``PointChunk``).
+
+Writes go through ``chunks_insert`` (COPY on PostgreSQL, executemany on SQLite, on the
+raw DB-API connection inside the caller's transaction); reads decode chunk arrays into
+numpy arrays. NaN is NULL inside PostgreSQL arrays and NaN in SQLite's packed bytes;
+both decode to NaN.
+"""
+
+import io
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connection
+
+# A chunk holds at most CHUNK_POINTS points, all within one aligned block of
+# BLOCK_STEPS steps. Charts of long series use bucket widths that are multiples of
+# BLOCK_STEPS, so every chunk falls inside one bucket and its statistics stand for it:
+# a full-range chart reads chunk statistics only, never the points.
+CHUNK_POINTS = 256
+BLOCK_STEPS = 256
+
+_DTYPES = {"d": np.dtype("<f8"), "q": np.dtype("<i8")}
+_COLUMNS = (
+    "metric_id, rank, step_min, step_max, count, nan_count, value_min, value_max, "
+    "step_at_min, step_at_max, wall_min, wall_max, steps, vals, walls"
+)
+
+
+def decode_array(raw, kind: str) -> np.ndarray:
+    """A stored array (PostgreSQL list, or SQLite bytes) as a numpy array."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return np.frombuffer(raw, dtype=_DTYPES[kind])
+    if kind == "d":
+        return np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
+    return np.array(raw, dtype=np.int64)
+
+
+def encode_array(values: Sequence, kind: str, vendor: str):
+    """A list of numbers as the database stores it (see ``PackedArrayField``)."""
+    arr = np.asarray(values, dtype=_DTYPES[kind])
+    if vendor == "postgresql":
+        return [None if v != v else v for v in arr.tolist()]
+    return arr.tobytes()
+
+
+@dataclass
+class Chunk:
+    metric_id: int
+    rank: int
+    steps: np.ndarray  # int64
+    values: np.ndarray  # float64, NaN allowed
+    wall_times: np.ndarray  # float64
+
+    def stats(self) -> tuple:
+        steps, values = self.steps, self.values
+        nan = np.isnan(values)
+        nan_count = int(nan.sum())
+        if nan_count == len(values):
+            lo = hi = lo_step = hi_step = None
+        else:
+            finite_idx = np.flatnonzero(~nan)
+            vals = values[finite_idx]
+            i, j = finite_idx[int(vals.argmin())], finite_idx[int(vals.argmax())]
+            lo, hi = float(values[i]), float(values[j])
+            lo_step, hi_step = int(steps[i]), int(steps[j])
+        return (
+            int(steps.min()),
+            int(steps.max()),
+            len(steps),
+            nan_count,
+            lo,
+            hi,
+            lo_step,
+            hi_step,
+            float(self.wall_times.min()),
+            float(self.wall_times.max()),
+        )
+
+
+def split_chunks(
+    metric_id: int, rank: int, steps: Sequence[int], values: Sequence[float], wall_times: Sequence[float]
+) -> list[Chunk]:
+    """One metric's points of a batch, cut at step-block boundaries and at CHUNK_POINTS.
+
+    Points keep their logged order within a block (the supersede rule relies on it)."""
+    s = np.asarray(steps, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(wall_times, dtype=np.float64)
+    block = s // BLOCK_STEPS
+    if len(block) > 1 and (np.diff(block) < 0).any():  # out of order: group blocks, stably
+        order = np.argsort(block, kind="stable")
+        s, v, w, block = s[order], v[order], w[order], block[order]
+    starts = [0, *(np.flatnonzero(np.diff(block)) + 1).tolist(), len(s)]
+    chunks = []
+    for a, b in itertools.pairwise(starts):
+        for i in range(a, b, CHUNK_POINTS):
+            j = min(b, i + CHUNK_POINTS)
+            chunks.append(Chunk(metric_id, rank, s[i:j], v[i:j], w[i:j]))
+    return chunks
+
+
+def _pg_array(arr: np.ndarray) -> str:
+    # repr of a float is exact; NaN becomes NULL inside the array; "inf" is accepted.
+    text = ",".join(map(repr, arr.tolist()))
+    if arr.dtype.kind == "f":
+        text = text.replace("nan", "NULL")
+    return "{" + text + "}"
+
+
+def _copy_field(value) -> str:
+    return "\\N" if value is None else repr(value)
+
+
+def chunks_insert(chunks: Iterable[Chunk]) -> int:
+    """Insert chunks into the points table; returns the number of points."""
+    raw = connection.connection
+    total = 0
+    if connection.vendor == "postgresql":
+        buf = io.StringIO()
+        for c in chunks:
+            fields = [c.metric_id, c.rank, *c.stats()]
+            total += fields[4]
+            buf.write("\t".join(_copy_field(f) for f in fields))
+            buf.write(f"\t{_pg_array(c.steps)}\t{_pg_array(c.values)}\t{_pg_array(c.wall_times)}\n")
+        buf.seek(0)
+        with raw.cursor() as cur:
+            cur.copy_expert(f"COPY experiments_pointchunk ({_COLUMNS}) FROM STDIN", buf)
+        return total
+    rows = []
+    for c in chunks:
+        stats = c.stats()
+        total += stats[2]
+        rows.append(
+            (c.metric_id, c.rank, *stats, c.steps.tobytes(), c.values.tobytes(), c.wall_times.tobytes())
+        )
+    cur = raw.cursor()
+    try:
+        cur.executemany(
+            f"INSERT INTO experiments_pointchunk ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", rows
+        )
+    finally:
+        cur.close()
+    return total
+
+
+@dataclass
+class Points:
+    """Decoded points, parallel numpy arrays; ``order`` grows with insertion (chunk id,
+    then position), so the newest of equal (rank, step) has the highest order."""
+
+    step: np.ndarray
+    value: np.ndarray
+    wall_time: np.ndarray
+    rank: np.ndarray
+    order: np.ndarray
+
+    def newest_per_step(self) -> "Points":
+        """Apply the supersede rule and sort by (rank, step)."""
+        if len(self.step) == 0:
+            return self
+        idx = np.lexsort((self.order, self.step, self.rank))
+        rank, step = self.rank[idx], self.step[idx]
+        last = np.ones(len(idx), dtype=bool)
+        last[:-1] = (rank[1:] != rank[:-1]) | (step[1:] != step[:-1])
+        keep = idx[last]
+        return Points(
+            self.step[keep], self.value[keep], self.wall_time[keep], self.rank[keep], self.order[keep]
+        )
+
+
+def chunks_read(metric_id: int, step_min: int | None = None, step_max: int | None = None) -> Points:
+    """Every stored point of a metric (optionally within a step range), undeduplicated."""
+    where, params = "metric_id = %s", [metric_id]
+    if step_min is not None:
+        where += " AND step_max >= %s"
+        params.append(step_min)
+    if step_max is not None:
+        where += " AND step_min <= %s"
+        params.append(step_max)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT id, rank, steps, vals, walls FROM experiments_pointchunk WHERE {where} ORDER BY id",
+            params,
+        )
+        rows = cur.fetchall()
+    return _decode_rows(rows, step_min, step_max)
+
+
+def _decode_rows(rows: list[tuple], step_min: int | None, step_max: int | None) -> Points:
+    if not rows:
+        empty_i, empty_f = np.array([], dtype=np.int64), np.array([], dtype=np.float64)
+        return Points(empty_i, empty_f, empty_f, empty_i, empty_i)
+    steps = [decode_array(r[2], "q") for r in rows]
+    sizes = [len(s) for s in steps]
+    step = np.concatenate(steps)
+    value = np.concatenate([decode_array(r[3], "d") for r in rows])
+    wall = np.concatenate([decode_array(r[4], "d") for r in rows])
+    rank = np.repeat(np.array([r[1] for r in rows], dtype=np.int64), sizes)
+    # Chunk ids ascend with insertion; the position inside a chunk breaks ties.
+    order = np.repeat(np.array([r[0] for r in rows], dtype=np.int64), sizes) * (1 << 20)
+    order += np.concatenate([np.arange(n) for n in sizes])
+    keep = np.ones(len(step), dtype=bool)
+    if step_min is not None:
+        keep &= step >= step_min
+    if step_max is not None:
+        keep &= step <= step_max
+    if not keep.all():
+        step, value, wall, rank, order = step[keep], value[keep], wall[keep], rank[keep], order[keep]
+    return Points(step, value, wall, rank, order)
