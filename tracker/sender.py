@@ -121,9 +121,10 @@ class Sender:
     def _backlog(self) -> None:
         if self.logged - self.taken > self.settings.max_pending_points:
             # The sender is stuck (e.g. a request hanging until its timeout): move the
-            # backlog to disk here rather than let memory grow.
+            # backlog to disk here rather than let memory grow, one batch at a time so
+            # that each pause of the training thread stays short.
             with self._lock:
-                self._move_queue()
+                self._move_queue(keep=self.settings.max_pending_points - self._max_points)
         elif not self._wake.is_set():
             self._wake.set()
 
@@ -212,12 +213,12 @@ class Sender:
                 logger.exception("tracker: unexpected error in the sender thread")
                 time.sleep(settings.flush_interval)
 
-    def _move_queue(self) -> None:
-        """Queue → batches → spool. Caller holds ``_lock``."""
+    def _move_queue(self, keep: int = 0) -> None:
+        """Queue → batches → spool until at most ``keep`` points wait. Caller holds ``_lock``."""
         queue = self.queue
         max_rows = self._max_rows
         max_points = self._max_points
-        while queue:
+        while queue and self.logged - self.taken > keep:
             rows: list[Row] = []
             points = 0
             while queue and len(rows) < max_rows and points < max_points:
@@ -276,6 +277,11 @@ class Sender:
         while self.spool.pending and time.monotonic() >= self._retry_at:
             if self._closing and time.monotonic() >= self._deadline:
                 return
+            if self.logged - self.taken >= self._wake_at:
+                # Logging outpaces the server: spool the backlog here, between requests,
+                # so the training thread does not reach the cap and have to do it itself.
+                with self._lock:
+                    self._move_queue()
             entry = self.spool.pending[0]
             try:
                 body = self.spool.read(entry)
