@@ -1,13 +1,14 @@
 """The storage format of metric points: chunks of parallel arrays (see ``PointChunk``).
 
-Writes go through ``chunks_insert`` (COPY on PostgreSQL, executemany on SQLite, on the
-raw DB-API connection inside the caller's transaction); reads decode chunk arrays into
-numpy arrays. NaN is NULL inside PostgreSQL arrays and NaN in SQLite's packed bytes;
-both decode to NaN.
+Writes go through ``chunks_insert`` (binary COPY on PostgreSQL, executemany on SQLite,
+on the raw DB-API connection inside the caller's transaction); reads decode chunk arrays
+into numpy arrays. NaN is stored as NaN (PostgreSQL sorts NaN above every number, so SQL
+over ``unnest`` filters it out explicitly).
 """
 
 import io
 import itertools
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from django.db import connection
 # BLOCK_STEPS steps. Charts of long series use bucket widths that are multiples of
 # BLOCK_STEPS, so every chunk falls inside one bucket and its statistics stand for it:
 # a full-range chart reads chunk statistics only, never the points.
+# CHUNK_POINTS also keeps a chunk row (3 arrays of 8-byte elements) under PostgreSQL's
+# 8 KB page, which the PLAIN (inline, uncompressed) array storage requires (migration 0002).
 CHUNK_POINTS = 256
 BLOCK_STEPS = 256
 
@@ -32,16 +35,14 @@ def decode_array(raw, kind: str) -> np.ndarray:
     """A stored array (PostgreSQL list, or SQLite bytes) as a numpy array."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
         return np.frombuffer(raw, dtype=_DTYPES[kind])
-    if kind == "d":
-        return np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
-    return np.array(raw, dtype=np.int64)
+    return np.array(raw, dtype=_DTYPES[kind].newbyteorder("="))
 
 
 def encode_array(values: Sequence, kind: str, vendor: str):
     """A list of numbers as the database stores it (see ``PackedArrayField``)."""
     arr = np.asarray(values, dtype=_DTYPES[kind])
     if vendor == "postgresql":
-        return [None if v != v else v for v in arr.tolist()]
+        return arr.tolist()
     return arr.tobytes()
 
 
@@ -101,16 +102,41 @@ def split_chunks(
     return chunks
 
 
-def _pg_array(arr: np.ndarray) -> str:
-    # repr of a float is exact; NaN becomes NULL inside the array; "inf" is accepted.
-    text = ",".join(map(repr, arr.tolist()))
-    if arr.dtype.kind == "f":
-        text = text.replace("nan", "NULL")
-    return "{" + text + "}"
+# PostgreSQL's binary COPY format: no text parsing of floats on either side, and
+# arrays are built with numpy in one go (each element is a 4-byte length and 8 bytes).
+_PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_PG_ARRAY_OID = {"d": 701, "q": 20}  # float8, int8
+_PG_ELEMENT = {k: np.dtype([("n", ">i4"), ("v", ">" + t)]) for k, t in (("d", "f8"), ("q", "i8"))}
+_ROW = struct.Struct(">hiqihiqiqiiii")  # fields, metric_id, rank, step_min, step_max, count, nan_count
 
 
-def _copy_field(value) -> str:
-    return "\\N" if value is None else repr(value)
+def _pg_array(arr: np.ndarray, kind: str) -> bytes:
+    elements = np.empty(len(arr), dtype=_PG_ELEMENT[kind])
+    elements["n"] = 8
+    elements["v"] = arr
+    body = struct.pack(">iiiii", 1, 0, _PG_ARRAY_OID[kind], len(arr), 1) + elements.tobytes()
+    return struct.pack(">i", len(body)) + body
+
+
+def _pg_optional(value, fmt: str) -> bytes:
+    return b"\xff\xff\xff\xff" if value is None else struct.pack(">i" + fmt, 8, value)
+
+
+def _pg_row(c: "Chunk", stats: tuple) -> bytes:
+    smin, smax, count, nan_count, lo, hi, lo_step, hi_step, wmin, wmax = stats
+    return b"".join(
+        (
+            _ROW.pack(15, 8, c.metric_id, 2, c.rank, 8, smin, 8, smax, 4, count, 4, nan_count),
+            _pg_optional(lo, "d"),
+            _pg_optional(hi, "d"),
+            _pg_optional(lo_step, "q"),
+            _pg_optional(hi_step, "q"),
+            struct.pack(">idid", 8, wmin, 8, wmax),
+            _pg_array(c.steps, "q"),
+            _pg_array(c.values, "d"),
+            _pg_array(c.wall_times, "d"),
+        )
+    )
 
 
 def chunks_insert(chunks: Iterable[Chunk]) -> int:
@@ -118,15 +144,17 @@ def chunks_insert(chunks: Iterable[Chunk]) -> int:
     raw = connection.connection
     total = 0
     if connection.vendor == "postgresql":
-        buf = io.StringIO()
+        parts = [_PG_COPY_HEADER]
         for c in chunks:
-            fields = [c.metric_id, c.rank, *c.stats()]
-            total += fields[4]
-            buf.write("\t".join(_copy_field(f) for f in fields))
-            buf.write(f"\t{_pg_array(c.steps)}\t{_pg_array(c.values)}\t{_pg_array(c.wall_times)}\n")
-        buf.seek(0)
+            stats = c.stats()
+            total += stats[2]
+            parts.append(_pg_row(c, stats))
+        parts.append(b"\xff\xff")
         with raw.cursor() as cur:
-            cur.copy_expert(f"COPY experiments_pointchunk ({_COLUMNS}) FROM STDIN", buf)
+            cur.copy_expert(
+                f"COPY experiments_pointchunk ({_COLUMNS}) FROM STDIN WITH (FORMAT binary)",
+                io.BytesIO(b"".join(parts)),
+            )
         return total
     rows = []
     for c in chunks:

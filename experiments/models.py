@@ -108,8 +108,7 @@ class Metric(models.Model):
 class PackedArrayField(models.Field):
     """A list of numbers stored as a native array on PostgreSQL (``bigint[]`` /
     ``double precision[]``, so SQL can ``unnest`` and aggregate it) and as packed
-    little-endian bytes on SQLite. NaN is NULL inside PostgreSQL arrays, so that
-    MIN/MAX over ``unnest`` ignore it as they ignore NULL."""
+    little-endian bytes on SQLite. NaN is stored as NaN."""
 
     def __init__(self, *args, kind: str = "d", **kwargs) -> None:
         if kind not in ("d", "q"):

@@ -132,9 +132,9 @@ WITH c AS (
     SELECT a.* FROM c JOIN experiments_pointchunk p ON p.id = c.id AND NOT c.whole
     CROSS JOIN LATERAL (
         SELECT (x.s - %(origin)s) / %(width)s AS b,
-               MIN(ARRAY[x.v, x.s::double precision]) FILTER (WHERE x.v IS NOT NULL),
-               MAX(ARRAY[x.v, -x.s::double precision]) FILTER (WHERE x.v IS NOT NULL),
-               MIN(x.s), MAX(x.s), MIN(x.t), MAX(x.t), MIN(x.s) FILTER (WHERE x.v IS NULL)
+               MIN(ARRAY[x.v, x.s::double precision]) FILTER (WHERE x.v <> 'NaN'),
+               MAX(ARRAY[x.v, -x.s::double precision]) FILTER (WHERE x.v <> 'NaN'),
+               MIN(x.s), MAX(x.s), MIN(x.t), MAX(x.t), MIN(x.s) FILTER (WHERE x.v = 'NaN')
         FROM unnest(p.steps, p.vals, p.walls) AS x(s, v, t)
         WHERE x.s BETWEEN %(lo)s AND %(hi)s
         GROUP BY 1
