@@ -24,10 +24,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from django.db.models import Sum
 
+    import tracker
     from experiments.models import ApiKey, Metric
     from tests.processes import ServerProcess, process_env
-
-    import tracker
 
     user = bench_user()
     _, key = ApiKey.issue(user, name="bench-ingest")
@@ -55,14 +54,16 @@ def main() -> None:
             t_committed = time.perf_counter() - t0
         stored = metrics.aggregate(n=Sum("count"))["n"]
         print(
-            f"backend: {backend}; server: uvicorn, 1 process; client: tracker SDK ({args.keys} keys per log call)"
+            f"backend: {backend}; server: uvicorn, 1 process; "
+            f"client: tracker SDK ({args.keys} keys per log call)"
         )
         print(
             f"points logged: {calls * args.keys:,}; committed: {stored:,}; "
             f"pending at finish: {result.pending_points}, dropped: {result.dropped}"
         )
         print(
-            f"log loop {t_logged:.2f}s, finish() returned at {t_finished:.2f}s, all committed at {t_committed:.2f}s"
+            f"log loop {t_logged:.2f}s, finish() returned at {t_finished:.2f}s, "
+            f"all committed at {t_committed:.2f}s"
         )
         print(f"end-to-end: {stored / t_committed:,.0f} points/s")
     finally:
