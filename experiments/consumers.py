@@ -1,38 +1,102 @@
-"""Websocket consumers: one Channels group per run (``run_<id>``)."""
+"""Websocket consumers: one Channels group per run (``run_<id>``) for its page, and one
+per project (``project_<id>``) for its runs table."""
+
+import asyncio
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from experiments.selectors import runs_visible_to
+from experiments.selectors import projects_visible_to, runs_visible_to
 
 
 def run_group(run_id: int) -> str:
     return f"run_{run_id}"
 
 
-class RunConsumer(AsyncJsonWebsocketConsumer):
-    """Pushes a run's events (new points for keys, status changes) to its page."""
+def project_group(project_id: int) -> str:
+    return f"project_{project_id}"
+
+
+class _GroupConsumer(AsyncJsonWebsocketConsumer):
+    """Joins one group if the user may see its object; otherwise closes with 4403."""
+
+    group: str = ""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        if user is None or not user.is_authenticated or not await self._visible(user):
+        if user is None or not user.is_authenticated or not await self.visible(user):
             # Accept, then close with an application code: a refused handshake reaches the
             # browser as a bare 1006, and the page could not tell "forbidden" from "down".
             await self.accept()
             await self.close(code=4403)
             return
-        self.group = run_group(self.run_id)
+        self.group = self.group_name()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
-    @database_sync_to_async
-    def _visible(self, user) -> bool:
-        return runs_visible_to(user).filter(pk=self.run_id).exists()
-
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
+        if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def run_event(self, message: dict) -> None:
         await self.send_json(message["event"])
+
+    def group_name(self) -> str:
+        """The group to join; subclasses name it from the URL."""
+        return ""
+
+    async def visible(self, user) -> bool:
+        """Whether ``user`` may watch; subclasses check their object. Default: no."""
+        return False
+
+
+class RunConsumer(_GroupConsumer):
+    """Pushes a run's events (new points for keys, status changes) to its page.
+
+    While a page watches a running run, this web process also checks the run's
+    heartbeat: a client that went silent turns the run "crashed" on screen within
+    seconds, on every deployment shape (in the embedded default the Celery worker's
+    periodic check cannot reach browsers: its channel layer is in-memory)."""
+
+    async def connect(self) -> None:
+        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        await super().connect()
+        if self.group:
+            self.watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeat())
+
+    async def disconnect(self, code: int) -> None:
+        watchdog = getattr(self, "watchdog", None)
+        if watchdog is not None:
+            watchdog.cancel()
+        await super().disconnect(code)
+
+    def group_name(self) -> str:
+        return run_group(self.run_id)
+
+    @database_sync_to_async
+    def visible(self, user) -> bool:
+        return runs_visible_to(user).filter(pk=self.run_id).exists()
+
+    async def _watch_heartbeat(self) -> None:
+        from experiments.services import runs_mark_crashed
+
+        silent = settings.TRACKER_CRASH_AFTER_SECONDS
+        period = max(0.5, min(5.0, silent / 4))
+        mark = database_sync_to_async(runs_mark_crashed)
+        while True:
+            await asyncio.sleep(period)
+            await mark(silent_for_seconds=silent, run_id=self.run_id)
+
+
+class ProjectConsumer(_GroupConsumer):
+    """Pushes a project's run events to its runs table: ``created``, ``status`` (with
+    ``run``) and ``runs`` (ids of runs with new points, merged)."""
+
+    def group_name(self) -> str:
+        return project_group(self.scope["url_route"]["kwargs"]["project_id"])
+
+    @database_sync_to_async
+    def visible(self, user) -> bool:
+        project_id = self.scope["url_route"]["kwargs"]["project_id"]
+        return projects_visible_to(user).filter(pk=project_id).exists()

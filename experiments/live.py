@@ -1,9 +1,11 @@
-"""Publishes committed run changes to the run's Channels group, coalesced.
+"""Publishes committed run changes to Channels groups, coalesced.
 
-A run logging thousands of batches a second must not flood the channel layer or the
-browsers: the first "points" event of a run goes out at once, later ones within
-``TRACKER_LIVE_INTERVAL`` seconds are merged (union of keys) and sent when it ends.
-Status events go out at once, after any pending points of that run, so order is kept.
+Each change goes to the run's group (its page) and to its project's group (the runs
+table). A run logging thousands of batches a second must not flood the channel layer
+or the browsers, so mergeable events ("points": union of keys; "runs": union of run
+ids) go out at once for the first of an interval and merged at its end, at most once per
+``TRACKER_LIVE_INTERVAL`` seconds per group. Other events (status, created) go out at
+once, after any pending merged event of that group, so order is kept.
 
 Everything runs on the server's event loop (sync ingest code reaches it through
 ``async_to_sync``), so the in-memory layer of the embedded default works and no lock
@@ -17,19 +19,22 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from experiments.consumers import run_group
+from experiments.consumers import project_group, run_group
 
 log = logging.getLogger(__name__)
 
+# Event type -> the field whose values merge by union.
+MERGEABLE = {"points": "keys", "runs": "runs"}
 
-async def _send(run_id: int, event: dict) -> None:
+
+async def _send(group: str, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        await layer.group_send(run_group(run_id), {"type": "run.event", "event": event})
+        await layer.group_send(group, {"type": "run.event", "event": event})
     except Exception:  # a live-update failure must never fail an ingest that committed
-        log.exception("could not publish event for run %s", run_id)
+        log.exception("could not publish an event to %s", group)
 
 
 _tasks: set[asyncio.Task] = set()
@@ -43,46 +48,62 @@ def _spawn(coro) -> None:
 
 
 class Coalescer:
-    """Merges "points" events per run over a fixed interval."""
+    """Merges mergeable events per group over a fixed interval."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._pending: dict[int, set[str]] = {}
-        # Runs inside an interval, with the loop whose timer will end it.
-        self._due: dict[int, asyncio.AbstractEventLoop] = {}
+        self._pending: dict[str, tuple[str, set]] = {}
+        # Groups inside an interval, with the loop whose timer will end it.
+        self._due: dict[str, asyncio.AbstractEventLoop] = {}
 
-    async def publish(self, run_id: int, event: dict) -> None:
-        if event.get("type") != "points":
-            keys = self._pending.pop(run_id, None)
-            if keys:
-                await _send(run_id, {"type": "points", "keys": sorted(keys)})
-            await _send(run_id, event)
+    async def publish(self, group: str, event: dict) -> None:
+        field = MERGEABLE.get(event.get("type", ""))
+        if field is None:
+            await self._flush(group)
+            await _send(group, event)
             return
         loop = asyncio.get_running_loop()
-        due = self._due.get(run_id)
+        due = self._due.get(group)
         if due is not None and not due.is_closed():
-            self._pending.setdefault(run_id, set()).update(event.get("keys", ()))
+            _, values = self._pending.setdefault(group, (event["type"], set()))
+            values.update(event.get(field, ()))
             return
-        self._due[run_id] = loop
-        await _send(run_id, {"type": "points", "keys": sorted(event.get("keys", ()))})
-        loop.call_later(self.interval, self._interval_ended, run_id)
+        self._due[group] = loop
+        await _send(group, {"type": event["type"], field: sorted(event.get(field, ()))})
+        loop.call_later(self.interval, self._interval_ended, group)
 
-    def _interval_ended(self, run_id: int) -> None:
-        keys = self._pending.pop(run_id, None)
-        if not keys:
-            self._due.pop(run_id, None)
+    async def _flush(self, group: str) -> None:
+        pending = self._pending.pop(group, None)
+        if pending:
+            kind, values = pending
+            await _send(group, {"type": kind, MERGEABLE[kind]: sorted(values)})
+
+    def _interval_ended(self, group: str) -> None:
+        if group not in self._pending:
+            self._due.pop(group, None)
             return
-        _spawn(_send(run_id, {"type": "points", "keys": sorted(keys)}))
-        asyncio.get_running_loop().call_later(self.interval, self._interval_ended, run_id)
+        _spawn(self._flush(group))
+        asyncio.get_running_loop().call_later(self.interval, self._interval_ended, group)
 
 
 _coalescer = Coalescer(settings.TRACKER_LIVE_INTERVAL)
 
 
-def publish_run_event(run_id: int, event: dict) -> None:
+def _project_event(run_id: int, event: dict) -> dict:
+    if event["type"] == "points":
+        return {"type": "runs", "runs": [run_id]}
+    return {**event, "run": run_id}
+
+
+async def _publish(run_id: int, project_id: int, event: dict) -> None:
+    await _coalescer.publish(run_group(run_id), event)
+    await _coalescer.publish(project_group(project_id), _project_event(run_id, event))
+
+
+def publish_run_event(run_id: int, project_id: int, event: dict) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(_coalescer.publish)(run_id, event)
+        async_to_sync(_publish)(run_id, project_id, event)
     else:
-        _spawn(_coalescer.publish(run_id, event))
+        _spawn(_publish(run_id, project_id, event))

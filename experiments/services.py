@@ -16,17 +16,19 @@ from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
 from experiments.payloads import Batch, RunEnd, RunStart
 from experiments.selectors import runs_visible_to
 
-# Called with (run_id, event) after a change commits; the live layer registers here.
-_listeners: list[Callable[[int, dict], None]] = []
+# Called with (run_id, project_id, event) after a change commits; the live layer
+# registers here (experiments.apps), so services never import it.
+_listeners: list[Callable[[int, int, dict], None]] = []
 
 
-def on_run_event(listener: Callable[[int, dict], None]) -> None:
+def on_run_event(listener: Callable[[int, int, dict], None]) -> None:
     _listeners.append(listener)
 
 
-def _emit(run_id: int, event: dict) -> None:
+def _emit(run: Run, event: dict) -> None:
+    run_id, project_id = run.pk, run.project_id
     for listener in _listeners:
-        transaction.on_commit(lambda listener=listener: listener(run_id, event))
+        transaction.on_commit(lambda listener=listener: listener(run_id, project_id, event))
 
 
 def run_get_for_user(user: AbstractBaseUser, run_id: int) -> Run:
@@ -58,7 +60,7 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
             if value:
                 setattr(run, name, value)
         run.save()
-        _emit(run.pk, {"type": "status", "status": run.status})
+        _emit(run, {"type": "status", "status": run.status})
         return run, True
     project, _ = Project.objects.get_or_create(owner=user, name=start.project)
     run = Run.objects.create(
@@ -71,6 +73,7 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         heartbeat_at=now,
         **start.environment,
     )
+    _emit(run, {"type": "created"})
     return run, False
 
 
@@ -181,7 +184,7 @@ def batch_ingest(*, run: Run, batch: Batch) -> int | None:
             Run.objects.filter(pk=run.pk).update(**run_updates)
             if batch.summary:
                 _summary_merge(run.pk, batch.summary)
-            _emit(run.pk, {"type": "points", "keys": batch.keys})
+            _emit(run, {"type": "points", "keys": batch.keys})
     except IntegrityError:
         if BatchReceipt.objects.filter(run=run, writer=batch.writer, seq=batch.seq).exists():
             return None
@@ -202,7 +205,7 @@ def run_heartbeat(*, run: Run, dropped: int) -> Run:
         updates["dropped_points"] = F("dropped_points") + dropped
     if run.status == RunStatus.CRASHED:
         updates["status"] = RunStatus.RUNNING
-        _emit(run.pk, {"type": "status", "status": RunStatus.RUNNING})
+        _emit(run, {"type": "status", "status": RunStatus.RUNNING})
     Run.objects.filter(pk=run.pk).update(**updates)
     run.refresh_from_db()
     return run
@@ -224,22 +227,24 @@ def run_finish(*, run: Run, end: RunEnd) -> Run:
         run.summary = {**run.summary, **end.summary}
     run.dropped_points += end.dropped
     run.save()
-    _emit(run.pk, {"type": "status", "status": run.status})
+    _emit(run, {"type": "status", "status": run.status})
     transaction.on_commit(lambda: run_finalize.delay(run.pk))
     return run
 
 
-def runs_mark_crashed(*, silent_for_seconds: float) -> list[int]:
-    """Mark running runs whose client has been silent too long as crashed."""
+def runs_mark_crashed(*, silent_for_seconds: float, run_id: int | None = None) -> list[int]:
+    """Mark running runs whose client has been silent too long as crashed (all of them,
+    or just ``run_id``); returns their ids. A heartbeat or batch makes one running again."""
     cutoff = timezone.now() - timedelta(seconds=silent_for_seconds)
     with transaction.atomic():
-        ids = list(
-            Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
-        )
-        Run.objects.filter(pk__in=ids, status=RunStatus.RUNNING).update(status=RunStatus.CRASHED)
-        for run_id in ids:
-            _emit(run_id, {"type": "status", "status": RunStatus.CRASHED})
-    return ids
+        silent = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+        if run_id is not None:
+            silent = silent.filter(pk=run_id)
+        runs = list(silent.select_for_update().only("pk", "project_id"))
+        Run.objects.filter(pk__in=[r.pk for r in runs]).update(status=RunStatus.CRASHED)
+        for run in runs:
+            _emit(run, {"type": "status", "status": RunStatus.CRASHED})
+    return [r.pk for r in runs]
 
 
 def run_summaries_recompute(*, run_id: int) -> dict:

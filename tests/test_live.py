@@ -99,3 +99,54 @@ def test_points_events_of_a_busy_run_are_merged_within_the_interval():
         (7, {"type": "points", "keys": ["k0", "k1", "k2"]}),
         (7, {"type": "status", "status": "finished"}),
     ]
+
+
+def test_the_project_socket_hears_new_runs_new_points_and_status(owner):
+    run = start_run(owner)
+
+    async def scenario():
+        comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/projects/{run.project_id}/")
+        comm.scope["user"] = owner
+        assert (await comm.connect())[0]
+        second, _ = await sync_to_async(services.run_start)(
+            user=owner, start=RunStart("p", "second", "", [], {}, None, {})
+        )
+        created = await comm.receive_json_from(timeout=5)
+        batch = parse_batch({"writer": "w", "seq": 0, "rows": [[0, 1.0, {"loss": 1.0}]]})
+        await sync_to_async(services.batch_ingest)(run=second, batch=batch)
+        points = await comm.receive_json_from(timeout=5)
+        from experiments.payloads import RunEnd
+
+        await sync_to_async(services.run_finish)(run=second, end=RunEnd("finished", 0, "", {}, 0))
+        status = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return second.pk, created, points, status
+
+    second, created, points, status = async_to_sync(scenario)()
+    assert created == {"type": "created", "run": second}
+    assert points == {"type": "runs", "runs": [second]}
+    assert status == {"type": "status", "status": "finished", "run": second}
+
+
+def test_a_watched_run_whose_client_went_silent_turns_crashed(owner, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from experiments.models import Run
+
+    settings.TRACKER_CRASH_AFTER_SECONDS = 2
+    run = start_run(owner)
+
+    async def scenario():
+        comm = communicator(owner, run.pk)
+        assert (await comm.connect())[0]
+        await sync_to_async(Run.objects.filter(pk=run.pk).update)(
+            heartbeat_at=timezone.now() - timedelta(seconds=5)
+        )
+        message = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return message
+
+    assert async_to_sync(scenario)() == {"type": "status", "status": "crashed"}
+    assert Run.objects.get(pk=run.pk).status == "crashed"
