@@ -1,5 +1,6 @@
 """Shared setup for benchmarks: a database of their own (PostgreSQL when reachable,
-SQLite under var/bench otherwise), migrated, with Django configured."""
+SQLite under var/bench otherwise or with BENCH_BACKEND=sqlite), migrated, with Django
+configured."""
 
 import os
 import sys
@@ -34,7 +35,11 @@ def setup() -> str:
     os.environ.setdefault("TRACKER_VAR_DIR", str(ROOT / "var" / "bench"))
     os.environ.setdefault("SECRET_KEY", "benchmarks-only")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    if "DATABASE_URL" not in os.environ and _postgres_reachable():
+    if (
+        "DATABASE_URL" not in os.environ
+        and os.environ.get("BENCH_BACKEND") != "sqlite"
+        and _postgres_reachable()
+    ):
         os.environ["DATABASE_URL"] = PG_URL
     import django
 
