@@ -1,0 +1,292 @@
+"""Write paths of sweeps: create, start/resume, stop, delete, and the bookkeeping of trial
+slots that the Celery tasks drive.
+
+Concurrency is bounded by "slots": a slot is one ``trial_run`` task chain. A slot claims a
+trial (at most ``parallelism`` running, at most ``n_trials`` in all), runs it and then
+enqueues its successor; extra tasks find no free slot and end, so an over-enqueue is
+harmless and self-correcting. A slot whose worker dies is replaced when its trial is
+declared lost (no heartbeat for ``TUNING_GRACE_PERIOD``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from experiments.models import ApiKey, Project, Run
+from tuning import conf
+from tuning.errors import SpecError
+from tuning.models import Sweep, SweepStatus, Trial, TrialState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Counts:
+    total: int
+    running: int
+
+    @classmethod
+    def of(cls, sweep_id: int) -> Counts:
+        agg = Trial.objects.filter(sweep_id=sweep_id).aggregate(
+            total=Count("id"), running=Count("id", filter=Q(state=TrialState.RUNNING))
+        )
+        return cls(agg["total"], agg["running"])
+
+
+def _enqueue(sweep_id: int, slots: int) -> None:
+    from tuning.tasks import trial_run
+
+    for _ in range(max(0, slots)):
+        transaction.on_commit(lambda: trial_run.delay(sweep_id))
+
+
+def _request_stop(runs: list[int]) -> None:
+    """``tracker.should_stop()`` turns true in these runs' training (via the SDK's next
+    batch or heartbeat response)."""
+    if runs:
+        Run.objects.filter(pk__in=runs).update(stop_requested=True)
+
+
+def sweep_create(*, user: AbstractBaseUser, project: str, fields: dict, start: bool = True) -> Sweep:
+    """A sweep in the user's project ``project`` (created if new), from validated fields
+    (``tuning.payloads.parse_sweep``); started unless ``start`` is False."""
+    with transaction.atomic():
+        project_row, _ = Project.objects.get_or_create(owner=user, name=project)
+        if not fields.get("name"):
+            fields = {**fields, "name": f"sweep-{project_row.sweeps.count() + 1}"}
+        sweep = Sweep.objects.create(project=project_row, created_by=user, **fields)
+        if start:
+            sweep = sweep_start(sweep=sweep)
+    return sweep
+
+
+@transaction.atomic
+def sweep_start(*, sweep: Sweep) -> Sweep:
+    """Start a new sweep, or resume a stopped, failed or finished one (with trials left:
+    raise ``n_trials`` to extend a finished one). Enqueues up to ``parallelism`` slots."""
+    sweep = Sweep.objects.select_for_update().get(pk=sweep.pk)
+    if sweep.status == SweepStatus.RUNNING:
+        return sweep
+    counts = Counts.of(sweep.pk)
+    remaining = sweep.n_trials - counts.total
+    if remaining <= 0:
+        raise SpecError(f"all {sweep.n_trials} trials have run; raise n_trials to continue", "n_trials")
+    now = timezone.now()
+    sweep.status = SweepStatus.RUNNING
+    sweep.started_at = sweep.started_at or now
+    sweep.finished_at = None
+    sweep.error = ""
+    sweep.activity_at = now
+    sweep.save(update_fields=["status", "started_at", "finished_at", "error", "activity_at"])
+    _enqueue(sweep.pk, min(sweep.parallelism - counts.running, remaining))
+    return sweep
+
+
+@transaction.atomic
+def sweep_stop(*, sweep: Sweep) -> Sweep:
+    """Start no more trials and ask the running ones to stop; the sweep is ``stopped``
+    once the last of them has ended (they end as pruned, their curves kept)."""
+    sweep = Sweep.objects.select_for_update().get(pk=sweep.pk)
+    if sweep.status not in (SweepStatus.RUNNING, SweepStatus.STOPPING, SweepStatus.CREATED):
+        return sweep
+    running = list(sweep.trials.filter(state=TrialState.RUNNING).values_list("run_id", flat=True))
+    _request_stop([r for r in running if r is not None])
+    sweep.status = SweepStatus.STOPPING if running else SweepStatus.STOPPED
+    sweep.finished_at = None if running else timezone.now()
+    sweep.save(update_fields=["status", "finished_at"])
+    return sweep
+
+
+def sweep_delete(*, sweep: Sweep) -> None:
+    """Delete a sweep and its trial rows (the trials' runs stay in the project), stop its
+    running trials, and drop its Optuna study."""
+    from tuning.tasks import study_delete
+
+    with transaction.atomic():
+        running = sweep.trials.filter(state=TrialState.RUNNING).values_list("run_id", flat=True)
+        _request_stop([r for r in running if r is not None])
+        ApiKey.objects.filter(pk__in=sweep.trials.values("api_key_id"), revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        name = sweep.study_name
+        was_started = sweep.started_at is not None
+        sweep.delete()
+        if was_started:
+            transaction.on_commit(lambda: study_delete.delay(name))
+
+
+# -- slots and trials (run by the workers) ---------------------------------------------
+
+
+def trial_claim(*, sweep_id: int, worker: str, pid: int) -> tuple[Trial, int] | None:
+    """Take a free slot of a running sweep: a new trial row, and its index (how many
+    trials the sweep had before it, which seeds its sampler). None when the sweep is not
+    running, ``parallelism`` trials run already, or ``n_trials`` have been started."""
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+        if sweep is None or sweep.status != SweepStatus.RUNNING:
+            return None
+        counts = Counts.of(sweep_id)
+        if counts.running >= sweep.parallelism or counts.total >= sweep.n_trials:
+            return None
+        now = timezone.now()
+        trial = Trial.objects.create(
+            sweep=sweep, worker=worker, worker_pid=pid, started_at=now, heartbeat_at=now
+        )
+        Sweep.objects.filter(pk=sweep_id).update(activity_at=now)
+    return trial, counts.total
+
+
+def trial_attach(*, trial: Trial, number: int, params: dict, config: dict) -> str:
+    """Give a claimed trial its Optuna number and parameters, a run (a normal run of the
+    sweep's project, group = sweep name) and a per-trial API key of the sweep's owner.
+    Returns the raw key, which only the trial's process gets."""
+    from experiments.payloads import RunStart
+    from experiments.services import run_start
+
+    sweep = trial.sweep
+    owner = sweep.project.owner
+    with transaction.atomic():
+        run, _ = run_start(
+            user=owner,
+            start=RunStart(
+                project=sweep.project.name,
+                name=f"{sweep.name}-{number}",
+                group=sweep.name,
+                tags=[f"sweep:{sweep.pk}"],
+                config=config,
+                resume_id=None,
+            ),
+        )
+        key, raw = ApiKey.issue(owner, name=f"sweep {sweep.pk} trial {number}")
+        trial.number, trial.params, trial.run, trial.api_key = number, params, run, key
+        trial.save(update_fields=["number", "params", "run", "api_key"])
+    return raw
+
+
+def trial_heartbeat(*, trial_id: int, child_pid: int | None = None) -> bool:
+    """Prove the supervising worker is alive. False when the trial is no longer running
+    here (declared lost, or its sweep deleted): the caller must stop it."""
+    updates: dict = {"heartbeat_at": timezone.now()}
+    if child_pid is not None:
+        updates["child_pid"] = child_pid
+    return bool(Trial.objects.filter(pk=trial_id, state=TrialState.RUNNING).update(**updates))
+
+
+def trial_finish(*, trial_id: int, state: str, **fields) -> bool:
+    """Record a trial's outcome (value, error, peaks...) and revoke its key. False when
+    someone else ended it first (the watchdog declared it lost)."""
+    with transaction.atomic():
+        done = Trial.objects.filter(pk=trial_id, state=TrialState.RUNNING).update(
+            state=state, finished_at=timezone.now(), **fields
+        )
+        trial = Trial.objects.filter(pk=trial_id).first()
+        if trial is not None and trial.api_key_id:
+            ApiKey.objects.filter(pk=trial.api_key_id, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+        if trial is not None:
+            Sweep.objects.filter(pk=trial.sweep_id).update(activity_at=timezone.now())
+    return bool(done)
+
+
+def sweep_settle(*, sweep_id: int, slot_continues: bool) -> None:
+    """After a slot's turn: enqueue its successor while trials remain, and mark the sweep
+    finished (or stopped) when nothing is left running. Under the sweep's row lock, so
+    of two slots ending at once the later sees the other's trial as ended."""
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+        if sweep is None:
+            return
+        counts = Counts.of(sweep_id)
+        now = timezone.now()
+        if sweep.status == SweepStatus.RUNNING:
+            if counts.total < sweep.n_trials:
+                if slot_continues:
+                    _enqueue(sweep_id, 1)
+            elif counts.running == 0:
+                Sweep.objects.filter(pk=sweep_id).update(status=SweepStatus.FINISHED, finished_at=now)
+        elif sweep.status == SweepStatus.STOPPING and counts.running == 0:
+            Sweep.objects.filter(pk=sweep_id).update(status=SweepStatus.STOPPED, finished_at=now)
+
+
+def sweep_fail(*, sweep_id: int, error: str) -> None:
+    """A sweep whose trials cannot run at all (its study cannot be opened, say)."""
+    running = Trial.objects.filter(sweep_id=sweep_id, state=TrialState.RUNNING).values_list(
+        "run_id", flat=True
+    )
+    _request_stop([r for r in running if r is not None])
+    Sweep.objects.filter(pk=sweep_id).update(
+        status=SweepStatus.FAILED, error=error, finished_at=timezone.now()
+    )
+
+
+def trials_fail_lost(*, sweep_id: int | None = None) -> list[Trial]:
+    """Fail running trials whose worker has not sent a heartbeat for the grace period
+    (killed, or its machine gone), and enqueue a replacement slot for each. Returns the
+    trials failed here; the caller tells Optuna."""
+    cutoff = timezone.now() - timedelta(seconds=conf.grace_period())
+    candidates = Trial.objects.filter(state=TrialState.RUNNING, heartbeat_at__lt=cutoff)
+    if sweep_id is not None:
+        candidates = candidates.filter(sweep_id=sweep_id)
+    lost = []
+    for trial in candidates.select_related("sweep"):
+        error = (
+            f"worker lost: no heartbeat from {trial.worker or '?'} (pid {trial.worker_pid}) since "
+            f"{trial.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC; the worker was killed or its machine is gone"
+        )
+        if not trial_finish(trial_id=trial.pk, state=TrialState.FAILED, error=error, note="worker lost"):
+            continue
+        # A child that outlived its worker (another machine, partitioned) is asked to stop.
+        _request_stop([trial.run_id] if trial.run_id else [])
+        trial.state, trial.error = TrialState.FAILED, error
+        lost.append(trial)
+        sweep_settle(sweep_id=trial.sweep_id, slot_continues=True)
+    return lost
+
+
+def sweeps_restart_idle() -> list[int]:
+    """Running sweeps with trials left, nothing running and nothing claimed for a grace
+    period: their slot tasks were lost (a worker died holding a queued task). Enqueue
+    their slots again; if the old tasks do turn up they find no free slot."""
+    cutoff = timezone.now() - timedelta(seconds=conf.grace_period())
+    restarted = []
+    for sweep in Sweep.objects.filter(status=SweepStatus.RUNNING, activity_at__lt=cutoff):
+        with transaction.atomic():
+            locked = Sweep.objects.select_for_update().get(pk=sweep.pk)
+            counts = Counts.of(sweep.pk)
+            if locked.status != SweepStatus.RUNNING or counts.running:
+                continue
+            remaining = locked.n_trials - counts.total
+            if remaining > 0:
+                _enqueue(sweep.pk, min(locked.parallelism, remaining))
+                Sweep.objects.filter(pk=sweep.pk).update(activity_at=timezone.now())
+                restarted.append(sweep.pk)
+        if remaining <= 0:
+            sweep_settle(sweep_id=sweep.pk, slot_continues=False)
+    return restarted
+
+
+def request_stop_if_sweep_inactive(*, sweep_id: int, run_id: int | None) -> bool:
+    """For a supervising worker: True (and the run asked to stop) when the trial's sweep
+    was stopped or deleted while the trial ran."""
+    status = Sweep.objects.filter(pk=sweep_id).values_list("status", flat=True).first()
+    if status == SweepStatus.RUNNING:
+        return False
+    _request_stop([run_id] if run_id else [])
+    return True
+
+
+def run_request_stop(*, run_id: int) -> None:
+    _request_stop([run_id])
+
+
+def trial_record_intermediate(*, trial_id: int, intermediate: list) -> None:
+    Trial.objects.filter(pk=trial_id).update(intermediate=intermediate)
