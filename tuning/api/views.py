@@ -1,0 +1,56 @@
+"""The sweeps API (API key or session): create-and-start, read, trials, stop, resume."""
+
+from django.http import HttpRequest
+
+from experiments.api.decorators import api_view
+from experiments.errors import ApiError, NotFound
+from tuning import services
+from tuning.api.serializers import sweep_dict, trial_dict
+from tuning.errors import SpecError
+from tuning.models import Sweep
+from tuning.payloads import parse_sweep
+from tuning.selectors import sweep_trials, sweeps_visible_to
+
+
+def _sweep(user, sweep_id: int) -> Sweep:
+    sweep = sweeps_visible_to(user).filter(pk=sweep_id).first()
+    if sweep is None:
+        raise NotFound(f"sweep {sweep_id} does not exist or is not yours", "sweep")
+    return sweep
+
+
+@api_view(("POST",))
+def sweeps_create(request: HttpRequest, user, body) -> tuple[dict, int]:
+    try:
+        fields = parse_sweep(body)
+        project, start = fields.pop("project"), fields.pop("start")
+        sweep = services.sweep_create(user=user, project=project, fields=fields, start=start)
+    except SpecError as exc:
+        raise ApiError(exc.message, exc.field) from None
+    return sweep_dict(sweep, request), 201
+
+
+@api_view(("GET",), allow_session=True)
+def sweep_detail(request: HttpRequest, user, sweep_id: int) -> dict:
+    return sweep_dict(_sweep(user, sweep_id), request)
+
+
+@api_view(("GET",), allow_session=True)
+def sweep_trials_list(request: HttpRequest, user, sweep_id: int) -> dict:
+    sweep = _sweep(user, sweep_id)
+    return {"trials": [trial_dict(t) for t in sweep_trials(sweep)]}
+
+
+@api_view(("POST",))
+def sweep_stop(request: HttpRequest, user, body, sweep_id: int) -> dict:
+    sweep = services.sweep_stop(sweep=_sweep(user, sweep_id))
+    return sweep_dict(sweep, request)
+
+
+@api_view(("POST",))
+def sweep_start(request: HttpRequest, user, body, sweep_id: int) -> dict:
+    try:
+        sweep = services.sweep_start(sweep=_sweep(user, sweep_id))
+    except SpecError as exc:
+        raise ApiError(exc.message, exc.field, status=409) from None
+    return sweep_dict(sweep, request)

@@ -1,0 +1,72 @@
+"""The sweep page: a server-rendered header and trials table, and the JSON its script
+(static/js/sweep.js) fetches to draw Optuna's figures and refresh while trials run."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from dashboard.views.formatting import fmt_duration, fmt_number
+from experiments.api.decorators import json_response
+from tuning.api.serializers import best_dict, trial_dict
+from tuning.models import Sweep
+from tuning.plots import TITLES, figures_cached
+from tuning.selectors import best_trial, progress, sweep_trials, sweeps_visible_to
+
+
+def _mib(value: int | None) -> str:
+    return "—" if value is None else f"{value / 2**20:,.0f} MiB"
+
+
+def trial_rows(sweep: Sweep) -> list[dict]:
+    best = best_trial(sweep)
+    rows = []
+    for trial in sweep_trials(sweep):
+        rows.append(
+            {
+                **trial_dict(trial),
+                "is_best": best is not None and trial.pk == best.pk,
+                "value_text": fmt_number(trial.value),
+                "duration_text": fmt_duration(trial.duration_seconds),
+                "peak_rss_text": _mib(trial.peak_rss_bytes),
+                "peak_gpu_text": _mib(trial.peak_gpu_bytes),
+                "run_url": reverse("run", args=[trial.run_id]) if trial.run_id else None,
+                "steps": len(trial.intermediate or []),
+            }
+        )
+    return rows
+
+
+@login_required
+def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
+    sweep = get_object_or_404(sweeps_visible_to(request.user), pk=sweep_id)
+    page_data = {
+        "sweep": sweep.pk,
+        "status": sweep.status,
+        "dataUrl": reverse("sweep-data", args=[sweep.pk]),
+        "titles": TITLES,
+    }
+    context = {
+        "sweep": sweep,
+        "project": sweep.project,
+        "progress": progress(sweep),
+        "best": best_trial(sweep),
+        "trials": trial_rows(sweep),
+        "titles": TITLES,
+        "page_data": page_data,
+    }
+    return render(request, "tuning/sweep_detail.html", context)
+
+
+@login_required
+def sweep_data(request: HttpRequest, sweep_id: int) -> HttpResponse:
+    sweep = get_object_or_404(sweeps_visible_to(request.user), pk=sweep_id)
+    data = {
+        "status": sweep.status,
+        "error": sweep.error,
+        "progress": progress(sweep),
+        "best": best_dict(best_trial(sweep)),
+        "trials": trial_rows(sweep),
+        "figures": figures_cached(sweep),
+    }
+    return json_response(data)
