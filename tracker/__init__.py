@@ -18,6 +18,7 @@ from tracker._env import ConfigError, Settings
 from tracker.api import Api, RunView
 from tracker.core import FinishResult, Run, finish, log, should_stop
 from tracker.start import InitError, init
+from tracker.sweep import Sweep, sweep
 from tracker.transport import RequestFailed, TrackerError
 
 __all__ = [
@@ -29,11 +30,13 @@ __all__ = [
     "Run",
     "RunView",
     "Settings",
+    "Sweep",
     "TrackerError",
     "finish",
     "init",
     "log",
     "should_stop",
+    "sweep",
 ]
 
 
