@@ -64,6 +64,15 @@ def celery_worker(transactional_db, tmp_path):
     worker.stop()
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    import shutil
+
+    from django.conf import settings
+
+    if settings.VAR_DIR.parent.name == "test" and settings.VAR_DIR.name.startswith("session-"):
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
+
+
 def pytest_sessionstart(session) -> None:
     """Start from an empty test broker: tasks left by an earlier run would otherwise be
     picked up by the first worker a test starts."""

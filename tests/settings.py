@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("TRACKER_VAR_DIR", str(_ROOT / "var" / "test"))
+# One folder per pytest process (database file, broker folder, media), so that two test
+# sessions in one checkout never share state; conftest removes it at the end.
+os.environ.setdefault("TRACKER_VAR_DIR", str(_ROOT / "var" / "test" / f"session-{os.getpid()}"))
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 if os.environ.get("REDIS_URL"):
     # A separate Redis database so a running `make run` worker never sees test tasks.
