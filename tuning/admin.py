@@ -4,11 +4,10 @@ resume and delete, live progress in the list, trials inline with links to their 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from dashboard.views.formatting import fmt_duration, fmt_number
 from tuning import services
@@ -229,9 +228,10 @@ class SweepAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {**(extra_context or {}), "live": live})
 
 
-@require_POST
 def _control(model_admin: SweepAdmin, request: HttpRequest, sweep_id: int, verb: str):
-    """Start / stop / resume one sweep from its change form."""
+    """Start / stop / resume one sweep from its change form (POST, CSRF-checked)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     if not model_admin.has_change_permission(request):
         return HttpResponseRedirect(reverse("admin:index"))
     sweep = get_object_or_404(Sweep, pk=sweep_id)

@@ -58,11 +58,10 @@ def check_sweep(fields: dict[str, Any]) -> None:
     if fields["direction"] not in Direction.values:
         raise SpecError(f"must be one of {', '.join(Direction.values)}", "direction")
     _int(fields["n_trials"], "n_trials", 1, MAX_TRIALS)
-    most = get_sampler(fields["sampler"]).max_trials(distributions)
-    if most is not None and fields["n_trials"] > most:
-        raise SpecError(
-            f"the {fields['sampler']} sampler has {most} points to try; n_trials is larger", "n_trials"
-        )
+    most, n_trials = get_sampler(fields["sampler"]).max_trials(distributions), fields["n_trials"]
+    if most is not None and n_trials > most:
+        message = f"the {fields['sampler']} sampler has {most} points to try; n_trials ({n_trials}) is larger"
+        raise SpecError(message, "n_trials")
     _int(fields["parallelism"], "parallelism", 1, MAX_PARALLELISM)
     if fields.get("seed") is not None:
         _int(fields["seed"], "seed", 0, 2**32 - 1)
@@ -91,6 +90,7 @@ _FIELDS = {
     "start": bool,
 }
 _REQUIRED = ("project", "entry_point", "space", "objective")
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a JSON object"}
 
 
 def parse_sweep(body: Any) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def parse_sweep(body: Any) -> dict[str, Any]:
     for field, kind in _FIELDS.items():
         value = body.get(field)
         if value is not None and type(value) is not kind:
-            raise SpecError(f"must be a {'JSON object' if kind is dict else kind.__name__}", field)
+            raise SpecError(f"must be {_KIND_NAMES[kind]}, got {value!r}", field)
     project = body["project"].strip()
     if not project or len(project) > 100:
         raise SpecError("must be 1 to 100 characters", "project")

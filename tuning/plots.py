@@ -64,7 +64,9 @@ def study_from_trials(sweep: Sweep, trials: list[Trial]) -> optuna.Study:
 
 def _important_params(study: optuna.Study, limit: int) -> list[str] | None:
     try:
-        importances = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "too few trials": the ranking is still usable
+            importances = optuna.importance.get_param_importances(study)
     except (ValueError, RuntimeError):
         return None
     return list(importances)[:limit]
