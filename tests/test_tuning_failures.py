@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from experiments.models import Run, RunStatus
-from tests.test_tuning_support import alive, logs, sweep_workers, wait_for  # noqa: F401
+from tests.test_tuning_support import alive, logs, sweep_workers_fixture, wait_for  # noqa: F401
 from tuning.models import SweepStatus, TrialState
 from tuning.services import sweep_create
 

@@ -1,7 +1,8 @@
 """Fixtures for sweep tests: a server, Celery workers that run trials against it, a beat
 that runs the watchdog, and a helper to wait for a sweep to end.
 
-Import the fixtures you use from here (``from tests.test_tuning_support import ...``).
+Import the fixtures you use from here: ``from tests.test_tuning_support import
+sweep_workers_fixture`` makes ``sweep_workers`` available to the module's tests.
 """
 
 import os
@@ -49,8 +50,8 @@ class Beat:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def sweep_workers(server, tmp_path):
+@pytest.fixture(name="sweep_workers")
+def sweep_workers_fixture(server, tmp_path):
     """``start(n)`` starts n Celery workers (and, with ``beat=True``, a beat) whose trials
     log to the test server; all are stopped at the end."""
     started: list = []

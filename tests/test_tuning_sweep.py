@@ -6,7 +6,7 @@ import pytest
 import tracker
 from experiments.models import ApiKey, Metric, Run
 from experiments.queries import metric_history
-from tests.test_tuning_support import logs, sweep_workers  # noqa: F401
+from tests.test_tuning_support import logs, sweep_workers_fixture  # noqa: F401
 from tuning.models import Sweep, SweepStatus, TrialState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
