@@ -8,6 +8,7 @@ from dashboard.views import projects, runs, series
 urlpatterns = [
     path("", projects.project_list, name="projects"),
     path("projects/<str:name>/", projects.project_detail, name="project"),
+    path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),
     path("runs/<int:run_id>/series.json", series.run_series, name="run-series"),
 ]
