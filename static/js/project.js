@@ -1,11 +1,16 @@
-// Project runs table: remembers the chosen columns per project (localStorage) and
-// filters rows as you type. Sorting and column choice are server-side (query string).
+// Project runs table: remembers the chosen columns per project (localStorage), filters
+// rows as you type, and follows the project's websocket: new runs appear, status badges
+// change, and runs with new points get their rows refetched from rows.json (at most one
+// request a second). Sorting and column choice stay server-side (query string); every
+// row carries the value it is sorted by, so a fetched row goes where the server put it.
 (function () {
   "use strict";
 
   const page = JSON.parse(document.getElementById("page-data").textContent);
   const storeKey = "tracker:columns:" + page.project;
   const params = new URLSearchParams(window.location.search);
+  const REFRESH_MS = 1000; // at most one rows request per second
+  const STATUS_ORDER = ["running", "finished", "failed", "crashed"]; // as the server counts
 
   function load() {
     try {
@@ -49,17 +54,302 @@
     if (event.key === "Escape" && menu) menu.open = false;
   });
 
+  let tbody = document.querySelector("#runs-table tbody");
   const filter = document.getElementById("run-filter");
-  const rows = Array.from(document.querySelectorAll("#runs-table tbody tr[data-search]"));
-  function applyFilter() {
-    const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
-    for (const row of rows) {
-      const text = row.dataset.search;
+
+  function tableRows() {
+    return Array.from(tbody.querySelectorAll("tr[data-run]"));
+  }
+  function rowOf(id) {
+    return tbody.querySelector(`tr[data-run="${Number(id)}"]`);
+  }
+
+  // --- Filter ---------------------------------------------------------------------
+
+  function applyFilter(rows) {
+    const words = filter ? filter.value.toLowerCase().split(/\s+/).filter(Boolean) : [];
+    for (const row of rows || tableRows()) {
+      const text = row.dataset.search || "";
       row.hidden = !words.every((w) => text.includes(w));
     }
   }
   if (filter) {
-    filter.addEventListener("input", applyFilter);
+    filter.addEventListener("input", () => applyFilter());
     if (filter.value) applyFilter();
   }
+
+  // --- Order: the rule of experiments.tables._sorted_rows -------------------------
+
+  const descending = page.sort.startsWith("-");
+
+  // [rank, number, text]; rank 3 is "missing". ±inf come as strings (JSON has no inf).
+  function sortValue(row) {
+    const v = JSON.parse(row.dataset.sort || '[3, 0, ""]');
+    return [v[0], Number(v[1]), v[2]];
+  }
+  function compareValues(a, b) {
+    for (let i = 0; i < 3; i += 1) {
+      if (a[i] < b[i]) return -1;
+      if (a[i] > b[i]) return 1;
+    }
+    return 0;
+  }
+  // Negative when a row valued `a` goes above one valued `b`. Missing values stay last
+  // in both directions.
+  function order(a, b) {
+    if (!descending) return compareValues(a, b);
+    const missingA = a[0] >= 3;
+    const missingB = b[0] >= 3;
+    if (missingA || missingB) return missingA === missingB ? 0 : missingA ? 1 : -1;
+    return compareValues(b, a);
+  }
+  function inPlace(row) {
+    const value = sortValue(row);
+    const prev = row.previousElementSibling;
+    const next = row.nextElementSibling;
+    return (!prev || !prev.dataset.run || order(sortValue(prev), value) <= 0) &&
+      (!next || !next.dataset.run || order(value, sortValue(next)) <= 0);
+  }
+  // Below the rows it ties with, as a stable sort would leave a row that came last.
+  function place(row) {
+    row.remove();
+    const value = sortValue(row);
+    const before = tableRows().find((other) => order(value, sortValue(other)) < 0);
+    tbody.insertBefore(row, before || null);
+  }
+
+  // --- Page parts -------------------------------------------------------------------
+
+  function updateCounts() {
+    const box = document.getElementById("status-counts");
+    if (!box) return;
+    const rows = tableRows();
+    const counts = new Map();
+    rows.forEach((row) => counts.set(row.dataset.status, (counts.get(row.dataset.status) || 0) + 1));
+    const others = Array.from(counts.keys()).filter((s) => !STATUS_ORDER.includes(s)).sort();
+    const total = document.createElement("span");
+    total.className = "muted";
+    total.textContent = `${rows.length} run${rows.length === 1 ? "" : "s"}`;
+    const badges = [...STATUS_ORDER, ...others].filter((s) => counts.get(s)).map((status) => {
+      const badge = document.createElement("span");
+      badge.className = `badge badge-${status}`;
+      badge.textContent = `${counts.get(status)} ${status}`;
+      return badge;
+    });
+    box.replaceChildren(total, ...badges);
+  }
+
+  function setStatus(id, status) {
+    const row = rowOf(id);
+    if (!row || !status) return;
+    const badge = row.querySelector(".badge");
+    if (badge) {
+      badge.className = `badge badge-${status}`;
+      badge.textContent = status;
+    }
+    row.dataset.status = status;
+    updateCounts();
+  }
+
+  // Adds keys the column menu lacks. Returns true when the page shows the default
+  // columns and has room for more of this kind: the server should choose them again.
+  function addKeys(kind, keys) {
+    const known = kind === "c" ? page.allConfigKeys : page.allMetricKeys;
+    const fresh = (keys || []).filter((k) => !known.includes(k));
+    if (!fresh.length) return false;
+    known.push(...fresh);
+    known.sort();
+    const fieldset = document.querySelector(`#columns-form fieldset[data-kind="${kind}"]`);
+    if (fieldset) {
+      const empty = fieldset.querySelector("p");
+      if (empty) empty.remove();
+      for (const key of fresh) {
+        const label = document.createElement("label");
+        const input = document.createElement("input");
+        input.type = "checkbox";
+        input.name = kind;
+        input.value = key;
+        label.append(input, " " + key);
+        const after = Array.from(fieldset.querySelectorAll("label")).find((l) => l.querySelector("input").value > key);
+        fieldset.insertBefore(label, after || null);
+      }
+    }
+    const shown = kind === "c" ? page.configKeys : page.metricKeys;
+    return !page.chosen && shown.length < page.defaultColumns[kind === "c" ? "config" : "metric"];
+  }
+
+  function rowFromHtml(html) {
+    const holder = document.createElement("tbody");
+    holder.innerHTML = html;
+    return holder.firstElementChild;
+  }
+
+  function applyRows(body) {
+    for (const item of body.rows) {
+      const fresh = rowFromHtml(item.html);
+      if (!fresh) continue;
+      const old = rowOf(item.run);
+      if (old) {
+        Array.from(fresh.cells).forEach((cell, i) => {
+          const before = old.cells[i];
+          if (before && before.textContent !== cell.textContent) cell.classList.add("updated");
+        });
+        old.replaceWith(fresh);
+      } else {
+        const placeholder = document.getElementById("no-runs");
+        if (placeholder) placeholder.remove();
+        fresh.classList.add("row-new");
+        tbody.appendChild(fresh);
+      }
+      if (!inPlace(fresh)) place(fresh);
+      applyFilter([fresh]);
+    }
+    // Both calls: each adds its keys to the menu.
+    const configRoom = addKeys("c", body.config_keys);
+    const metricRoom = addKeys("m", body.metric_keys);
+    if (configRoom || metricRoom) requestTable();
+    updateCounts();
+  }
+
+  // --- Fetching ---------------------------------------------------------------------
+
+  async function getResponse(url, accept) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: accept } });
+    const type = response.headers.get("Content-Type") || "";
+    if (!response.ok || response.redirected || !type.includes(accept)) {
+      throw new Error(response.redirected ? "session expired: reload the page" : `HTTP ${response.status}`);
+    }
+    return response;
+  }
+
+  async function fetchRows(ids) {
+    const query = new URLSearchParams();
+    ids.forEach((id) => query.append("run", String(id)));
+    query.append("cols", "1");
+    page.configKeys.forEach((k) => query.append("c", k));
+    page.metricKeys.forEach((k) => query.append("m", k));
+    query.append("sort", page.sort);
+    const response = await getResponse(`${page.rowsUrl}?${query}`, "application/json");
+    applyRows(await response.json());
+  }
+
+  // The whole table again, from the page itself: after a reconnect (events may have been
+  // missed) or when default columns should be chosen again. The menu is only added to,
+  // so choices being made in it survive.
+  async function fetchTable() {
+    const response = await getResponse(window.location.href, "text/html");
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = JSON.parse(doc.getElementById("page-data").textContent);
+    const table = doc.getElementById("runs-table");
+    const known = new Set(tableRows().map((row) => row.dataset.run));
+    const newBody = table.tBodies[0];
+    newBody.querySelectorAll("tr[data-run]").forEach((row) => {
+      if (!known.has(row.dataset.run)) row.classList.add("row-new");
+    });
+    document.querySelector("#runs-table thead").replaceWith(table.tHead);
+    tbody.replaceWith(newBody);
+    tbody = newBody;
+    page.configKeys = fresh.configKeys;
+    page.metricKeys = fresh.metricKeys;
+    addKeys("c", fresh.allConfigKeys);
+    addKeys("m", fresh.allMetricKeys);
+    applyFilter();
+    updateCounts();
+  }
+
+  const pending = new Set(); // run ids whose rows are stale
+  let wholeTable = false;
+  let inflight = false;
+  let timer = null;
+  let lastFetch = 0;
+  let failures = 0;
+
+  function want(ids) {
+    ids.forEach((id) => pending.add(Number(id)));
+    schedule();
+  }
+  function requestTable() {
+    wholeTable = true;
+    schedule();
+  }
+
+  // Throttled: immediately when the last request is over a second old, else once at the
+  // end of that second, however many events arrive meanwhile.
+  function schedule() {
+    if (timer || inflight || (!wholeTable && !pending.size)) return;
+    const wait = Math.max(0, lastFetch + REFRESH_MS - Date.now());
+    timer = window.setTimeout(() => {
+      timer = null;
+      refresh();
+    }, wait);
+  }
+
+  async function refresh() {
+    if (!wholeTable && !pending.size) return; // a whole-table refresh took them meanwhile
+    inflight = true;
+    lastFetch = Date.now();
+    let ids = [];
+    const whole = wholeTable;
+    try {
+      if (whole) {
+        wholeTable = false;
+        pending.clear();
+        await fetchTable();
+      } else {
+        ids = Array.from(pending).slice(0, page.maxRowsPerRequest);
+        ids.forEach((id) => pending.delete(id));
+        await fetchRows(ids);
+      }
+      failures = 0;
+    } catch (error) {
+      if (whole) wholeTable = true;
+      ids.forEach((id) => pending.add(id));
+      failures += 1;
+      // Back off: 2 s, 4 s, ... 30 s between attempts while the server says no.
+      lastFetch = Date.now() + Math.min(30000, REFRESH_MS * Math.pow(2, failures)) - REFRESH_MS;
+      window.console.warn("runs table update failed:", error.message);
+    } finally {
+      inflight = false;
+      schedule();
+    }
+  }
+
+  // --- Live updates ---------------------------------------------------------------
+
+  let attempts = 0;
+  function connect() {
+    if (!("WebSocket" in window)) return;
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${window.location.host}${page.wsPath}`);
+    const live = document.getElementById("live-indicator");
+    socket.addEventListener("open", () => {
+      if (attempts > 0) requestTable(); // runs may have come and changed while we were away
+      attempts = 0;
+      if (live) live.hidden = false;
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (message.type === "created") want([message.run]);
+      else if (message.type === "runs") want(message.runs || []);
+      else if (message.type === "status") {
+        setStatus(message.run, message.status);
+        want([message.run]); // its duration, and its place when sorted by status
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      if (live) live.hidden = true;
+      if (event.code === 4403) return; // not allowed (logged out): retrying cannot help
+      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+      attempts += 1;
+      window.setTimeout(connect, delay);
+    });
+  }
+
+  connect();
+  window.trackerProjectPage = { page: page, pending: pending };
 })();
