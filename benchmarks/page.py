@@ -1,0 +1,233 @@
+"""Server time to render the two heavy pages, through Django's test client, logged in:
+
+(a) a run page with 50 metrics x 100,000 points each: the HTML (which must not read
+    points) and the chart data (series.json) for all 50 metrics, in one request and
+    as the page fetches it (one request per chart);
+(b) a project's runs table of 1,000 runs with 20 metrics and 10 config keys each, and
+    the rows.json request that refreshes a few of its rows live.
+
+Targets (issue #3, PostgreSQL): run page <= 1 s; runs table <= 300 ms.
+Run: .venv/bin/python benchmarks/page.py [--repeat 7]
+"""
+
+import argparse
+import math
+import time
+
+import numpy as np
+from _setup import bench_user, pct, setup, timed
+
+POINTS = 100_000
+N_METRICS = 50
+N_RUNS = 1_000
+RUN_METRICS = 20
+CONFIG_KEYS = 10
+INSERT_ROWS = 200_000  # points per transaction while loading
+
+
+def _run_page_keys() -> list[str]:
+    """20 train/val pairs (a chart each) and 10 metrics of their own."""
+    names = ["loss", "acc", *(f"m{i:02d}" for i in range(18))]
+    return [f"{split}/{name}" for name in names for split in ("train", "val")] + [
+        f"sys/gpu{i}_util" for i in range(N_METRICS - 2 * len(names))
+    ]
+
+
+def _load_run_page(project):
+    """A run of N_METRICS x POINTS points, loaded once and reused."""
+    from django.db import transaction
+
+    from experiments.bulk import points_insert
+    from experiments.models import Metric, PointChunk, Run
+
+    name = f"page-{N_METRICS}x{POINTS}"
+    run = Run.objects.filter(project=project, name=name).first()
+    if run is not None:
+        stored = sum(
+            PointChunk.objects.filter(metric__run=run)
+            .values_list("count", flat=True)
+            .iterator(chunk_size=10_000)
+        )
+        if stored == N_METRICS * POINTS and Metric.objects.filter(run=run, count=POINTS).count() == N_METRICS:
+            return run, False
+        run.delete()
+    t0 = time.perf_counter()
+    run = Run.objects.create(project=project, name=name, status="finished", config={"lr": 0.001})
+    keys = _run_page_keys()
+    metrics = Metric.objects.bulk_create([Metric(run=run, key=k) for k in keys])
+    steps = np.arange(POINTS)
+    walls = (1.7e9 + steps * 0.05).tolist()
+    rng = np.random.default_rng(0)
+    rows: list[tuple] = []
+    for i, metric in enumerate(metrics):
+        values = (1.0 + i / 10) / (1 + steps * 1e-4) + rng.normal(0, 0.01, POINTS)
+        v = values.tolist()
+        rows += zip([metric.pk] * POINTS, range(POINTS), v, walls, [0] * POINTS, strict=True)
+        lo, hi = int(values.argmin()), int(values.argmax())
+        metric.count, metric.last_step, metric.last_value = POINTS, POINTS - 1, v[-1]
+        metric.last_wall_time = walls[-1]
+        metric.min_value, metric.min_step, metric.max_value, metric.max_step = v[lo], lo, v[hi], hi
+        if len(rows) >= INSERT_ROWS:
+            with transaction.atomic():
+                points_insert(rows)
+            rows = []
+    with transaction.atomic():
+        points_insert(rows)
+        fields = ["count", "last_step", "last_value", "last_wall_time", "min_value", "min_step"]
+        Metric.objects.bulk_update(metrics, [*fields, "max_value", "max_step"])
+        Run.objects.filter(pk=run.pk).update(points_count=N_METRICS * POINTS)
+    print(f"loaded {N_METRICS} x {POINTS:,} points in {time.perf_counter() - t0:.0f}s")
+    return run, True
+
+
+def _load_table(project):
+    """N_RUNS runs with RUN_METRICS metric summaries and CONFIG_KEYS config keys each
+    (no points: the table reads summaries only), loaded once and reused."""
+    from django.db import transaction
+
+    from experiments.models import Metric, Run
+
+    runs = Run.objects.filter(project=project)
+    if runs.count() == N_RUNS and Metric.objects.filter(run__project=project).count() == N_RUNS * RUN_METRICS:
+        return
+    t0 = time.perf_counter()
+    runs.delete()
+    keys = [f"{split}/k{i:02d}" for i in range(RUN_METRICS // 2) for split in ("train", "val")]
+    keys[:4] = ["train/loss", "val/loss", "train/acc", "val/acc"]
+    with transaction.atomic():
+        created = Run.objects.bulk_create(
+            [
+                Run(
+                    project=project,
+                    name=f"sweep-{i:04d}",
+                    group=f"group-{i % 10}",
+                    tags=["sweep"] if i % 3 else ["sweep", "baseline"],
+                    status="running" if i >= N_RUNS - 20 else ("failed" if i % 17 == 0 else "finished"),
+                    config={
+                        "lr": 10 ** -(1 + i % 5),
+                        "batch_size": 2 ** (4 + i % 4),
+                        "optimizer": {"name": ("adam", "sgd")[i % 2], "momentum": 0.9},
+                        **{f"c{j}": (i * j) % 17 for j in range(CONFIG_KEYS - 4)},
+                    },
+                )
+                for i in range(N_RUNS)
+            ]
+        )
+        Metric.objects.bulk_create(
+            [
+                Metric(
+                    run=run,
+                    key=key,
+                    count=1000,
+                    last_step=999,
+                    last_value=math.sin(i + j) + 1.5,
+                    min_value=0.5 + (i % 13) / 100,
+                    min_step=500,
+                    max_value=2.5 - (i % 11) / 100,
+                    max_step=700,
+                )
+                for i, run in enumerate(created)
+                for j, key in enumerate(keys)
+            ],
+            batch_size=5_000,
+        )
+    print(f"loaded {N_RUNS:,} runs x {RUN_METRICS} metrics in {time.perf_counter() - t0:.1f}s")
+
+
+def _measure(client, url: str, repeat: int, params: dict | None = None) -> tuple[list[float], int, int, bool]:
+    """Times of ``repeat`` GETs (after one warm-up), the response size, the number of
+    queries of one request and whether any read the points table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, params or {})
+    assert response.status_code == 200, (url, response.status_code)
+    # Read now: every request start clears the connection's query log.
+    n_queries = len(queries.captured_queries)
+    reads_points = any("experiments_pointchunk" in q["sql"] for q in queries.captured_queries)
+
+    def get():
+        assert client.get(url, params or {}).status_code == 200
+
+    return timed(get, repeat), len(response.content), n_queries, reads_points
+
+
+def _line(label: str, times: list[float], size: int | None = None, queries: int | None = None, points=None):
+    extra = []
+    if size is not None:
+        extra.append(f"{size / 1024:,.0f} KiB")
+    if queries is not None:
+        extra.append(f"{queries} queries")
+    if points is not None:
+        extra.append("reads points" if points else "no points read")
+    print(
+        f"  {label:<44} median {pct(times, 50) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms"
+        + (f"   ({', '.join(extra)})" if extra else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    backend = setup()
+
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import reverse
+
+    from dashboard.views.runs import chart_groups
+    from experiments.models import Metric, Project
+
+    user = bench_user()
+    client = Client()
+    client.force_login(user)
+    print(f"backend: {backend}")
+
+    project, _ = Project.objects.get_or_create(owner=user, name="bench-page")
+    run, _ = _load_run_page(project)
+    run_url = reverse("run", args=[run.pk])
+    series_url = reverse("run-series", args=[run.pk])
+    chart_points = settings.TRACKER_CHART_POINTS
+    print(f"(a) run page: {N_METRICS} metrics x {POINTS:,} points (chart points {chart_points})")
+    html, size, queries, points = _measure(client, run_url, args.repeat)
+    _line("HTML", html, size, queries, points)
+    series, size, queries, _ = _measure(client, series_url, args.repeat)
+    body = client.get(series_url).json()
+    assert len(body["series"]) == N_METRICS
+    returned = max(len(s["step"]) for s in body["series"])
+    _line(f"series.json, all {N_METRICS} metrics in one request", series, size, queries)
+    charts = chart_groups(list(Metric.objects.filter(run=run).values_list("key", flat=True)))
+
+    def per_chart():
+        for chart in charts:
+            assert client.get(series_url, {"key": chart["keys"]}).status_code == 200
+
+    per_chart()
+    by_chart = timed(per_chart, max(3, args.repeat // 2))
+    _line(f"series.json as the page asks, {len(charts)} requests", by_chart)
+    total = pct(html, 50) + pct(series, 50)
+    print(f"  {'run page total (HTML + all series), medians':<44} {total * 1000:14.1f} ms")
+    print(f"  points per series returned: <= {returned}")
+
+    table_project, _ = Project.objects.get_or_create(owner=user, name="bench-table")
+    _load_table(table_project)
+    table_url = reverse("project", args=[table_project.name])
+    print(f"(b) runs table: {N_RUNS:,} runs x {RUN_METRICS} metrics, {CONFIG_KEYS} config keys")
+    times, size, queries, points = _measure(client, table_url, args.repeat)
+    _line("default columns, newest first", times, size, queries, points)
+    chosen = {"cols": "1", "c": ["lr", "batch_size"], "m": ["val/loss", "val/acc"], "sort": "-best:val/acc"}
+    times, size, queries, points = _measure(client, table_url, args.repeat, chosen)
+    _line("chosen columns, sorted by best val/acc", times, size, queries, points)
+    some = list(table_project.runs.order_by("-pk").values_list("pk", flat=True)[:10])
+    rows = {**chosen, "run": some}
+    times, size, queries, points = _measure(
+        client, reverse("project-rows", args=["bench-table"]), args.repeat, rows
+    )
+    _line("rows.json, 10 runs (a live refresh)", times, size, queries, points)
+    print("targets: run page <= 1000 ms; runs table <= 300 ms")
+
+
+if __name__ == "__main__":
+    main()
