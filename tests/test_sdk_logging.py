@@ -164,8 +164,14 @@ def test_a_forked_child_logs_as_its_own_writer(sdk):
             code = 0 if tracker.finish(timeout=5).pending_points == 0 else 2
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    deadline = time.monotonic() + 20
+    while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if waited[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
     tracker.log({"parent/x": 2.0}, step=1)
     run.finish()
     assert points_of(run.id, "child/x") == [(step, float(step)) for step in range(20)]

@@ -66,15 +66,15 @@ def wait_for(condition, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def sync(directory: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", "sync", str(directory)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def sync(directory: Path, capsys) -> tuple[int, str]:
+    """``python -m tracker sync DIR`` in this process (test_sdk_offline runs the real
+    command line); returns (exit code, stdout + stderr)."""
+    from tracker.cli import main
+
+    capsys.readouterr()
+    code = main(["sync", str(directory)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
 
 
 @pytest.mark.django_db(transaction=True)
@@ -101,7 +101,7 @@ def test_it_replays_spooled_batches_after_the_server_comes_back(sdk):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_finish_returns_in_bounded_time_when_the_server_is_down_and_says_how_to_upload(sdk, caplog):
+def test_finish_returns_in_bounded_time_when_the_server_is_down_and_says_how_to_upload(sdk, caplog, capsys):
     run = tracker.init(project="outage")
     tracker.log({"loss": 1.0}, step=0)
     assert run.flush(5)
@@ -120,13 +120,13 @@ def test_finish_returns_in_bounded_time_when_the_server_is_down_and_says_how_to_
     assert json.loads((run.dir / "finish.json").read_text())["status"] == "finished"
 
     sdk.start()
-    done = sync(run.dir)
-    assert done.returncode == 0, done.stderr
+    code, output = sync(run.dir, capsys)
+    assert code == 0, output
     assert steps_of(run.id, "loss") == list(range(51))
     stored = Run.objects.get(pk=run.id)
     assert (stored.status, stored.points_count) == ("finished", 101)
-    again = sync(run.dir)
-    assert again.returncode == 0 and "already synced" in again.stdout
+    code, output = sync(run.dir, capsys)
+    assert code == 0 and "already synced" in output
     assert Run.objects.get(pk=run.id).points_count == 101
 
 
@@ -234,7 +234,7 @@ def test_memory_stays_capped_and_logging_never_waits_while_the_server_hangs(sdk,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unreachable_server_at_init_turns_the_run_offline_for_a_later_sync(sdk, caplog):
+def test_an_unreachable_server_at_init_turns_the_run_offline_for_a_later_sync(sdk, caplog, capsys):
     sdk.stop()
     with caplog.at_level(logging.WARNING, logger="tracker"):
         run = tracker.init(project="late", config={"seed": 1})
@@ -246,8 +246,8 @@ def test_an_unreachable_server_at_init_turns_the_run_offline_for_a_later_sync(sd
     assert f"python -m tracker sync {run.dir}" in caplog.text
 
     sdk.start()
-    done = sync(run.dir.parent)
-    assert done.returncode == 0, done.stderr
+    code, output = sync(run.dir.parent, capsys)
+    assert code == 0, output
     stored = Run.objects.get(project__name="late")
     assert (stored.status, stored.config, stored.points_count) == ("finished", {"seed": 1}, 40)
     assert steps_of(stored.id, "loss") == list(range(40))

@@ -374,9 +374,15 @@ class Sender:
 
     # -- fork ------------------------------------------------------------------------
     def _after_fork_in_child(self) -> None:
-        """The child is a new writer: the parent keeps its queue, files and connection."""
+        """The child is a new writer: the parent keeps its queue, files and connection.
+
+        Nothing the parent's sender thread may have been using is closed or freed here:
+        a response being read holds a buffered reader whose lock belongs to that thread,
+        which does not exist in the child, so freeing it would block forever.
+        """
         if self.client is not None:
-            self.client.forget()
+            _abandon(self.client)
+            self.client = self.client.for_child()
         self.spool.drop_after_fork()
         closed = self._closed
         self._fresh_state()
@@ -385,6 +391,14 @@ class Sender:
 
 
 _SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+def _abandon(obj: Any) -> None:
+    """Keep ``obj`` alive for the rest of this process, even through interpreter exit
+    (where freeing a buffered reader locked by a vanished thread aborts the process)."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
 def _after_fork() -> None:

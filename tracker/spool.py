@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tracker import _json
 
@@ -81,6 +81,16 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
+def _open_append(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _read_acks(path: Path) -> set[int]:
     try:
         text = path.read_text()
@@ -121,9 +131,11 @@ class Spool:
         self.pending_points = 0
         self.busy_writers: list[str] = []
         self._locks: dict[str, int] = {}
-        self._own: IO[bytes] | None = None
+        # Raw descriptors, not Python file objects: a buffered file carries a lock that a
+        # forked child could find held by a parent thread that no longer exists.
+        self._own: int | None = None
         self._own_size = 0
-        self._own_acks: IO[bytes] | None = None
+        self._own_acks: int | None = None
         self._own_unacked = 0
         self._counts: dict[str, int] = {}
         self.memory_points = 0
@@ -180,9 +192,9 @@ class Spool:
 
     def close(self) -> None:
         """Close files and release locks; delete this writer's files if nothing is pending."""
-        for handle in (self._own, self._own_acks):
-            if handle is not None:
-                handle.close()
+        for fd in (self._own, self._own_acks):
+            if fd is not None:
+                os.close(fd)
         self._own = self._own_acks = None
         if self.writer is not None and self.writer in self._locks and self._own_unacked == 0:
             self._forget_writer(self.writer)
@@ -192,13 +204,10 @@ class Spool:
 
     def drop_after_fork(self) -> None:
         """In a forked child: let go of the parent's files without touching them."""
-        for handle in (self._own, self._own_acks):
-            if handle is not None:
+        for fd in (self._own, self._own_acks, *self._locks.values()):
+            if fd is not None:
                 with contextlib.suppress(OSError):
-                    handle.close()
-        for fd in self._locks.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
+                    os.close(fd)
         self._locks.clear()
         self._own = self._own_acks = None
         self.pending.clear()
@@ -213,15 +222,14 @@ class Spool:
         assert self.writer is not None
         if self._own is None:
             self.open()
-            self._own = open(self.batch_file(self.writer), "ab")  # noqa: SIM115 - held for the run
-            self._own_size = self._own.tell()
+            self._own = _open_append(self.batch_file(self.writer))
+            self._own_size = os.fstat(self._own).st_size
         head = b"%d\t%d\t" % (seq, points)
         try:
-            self._own.write(head + body + b"\n")
-            self._own.flush()
+            _write_all(self._own, head + body + b"\n")
         except OSError:
-            # A partial line is ignored by readers; realign the offset with the file.
-            self._own.close()
+            # A partial line is ignored by readers; reopen to realign the offset.
+            os.close(self._own)
             self._own = None
             raise
         path = self.batch_file(self.writer)
@@ -271,17 +279,14 @@ class Spool:
             self._own_unacked -= 1
             if self._own_unacked == 0 and self._own is not None:
                 # Everything this process wrote is stored: start the file over.
-                self._own.truncate(0)
-                self._own.seek(0)
+                os.ftruncate(self._own, 0)  # O_APPEND: the next line starts at 0
                 self._own_size = 0
                 if self._own_acks is not None:
-                    self._own_acks.truncate(0)
-                    self._own_acks.seek(0)
+                    os.ftruncate(self._own_acks, 0)
                 return
             if self._own_acks is None:
-                self._own_acks = open(self._ack_file(entry.writer), "ab")  # noqa: SIM115
-            self._own_acks.write(b"%d\n" % entry.seq)
-            self._own_acks.flush()
+                self._own_acks = _open_append(self._ack_file(entry.writer))
+            _write_all(self._own_acks, b"%d\n" % entry.seq)
             return
         with open(self._ack_file(entry.writer), "ab") as handle:
             handle.write(b"%d\n" % entry.seq)

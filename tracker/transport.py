@@ -7,6 +7,7 @@ finish) use their own.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import http.client
 import socket
@@ -110,9 +111,11 @@ class HttpClient:
             self._conn.close()
             self._conn = None
 
-    def forget(self) -> None:
-        """Drop the connection without closing it (after fork: the socket is the parent's)."""
-        self._conn = None
+    def for_child(self) -> HttpClient:
+        """A client for a forked child: same server and key, its own connection."""
+        fresh = copy.copy(self)
+        fresh._conn = None
+        return fresh
 
     def request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None) -> Any:
         """Send one request and return the decoded JSON answer; raise ``RequestFailed``.
