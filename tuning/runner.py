@@ -111,9 +111,11 @@ def main(spec_path: str) -> int:
 
     run = tracker.init(project=spec["project"], id=int(spec["run_id"]), config=spec["config"])
     code = 0
+    started = time.monotonic()
     try:
         with run:
             value = _as_value(function(dict(spec["config"]), run))
+            outcome["entry_seconds"] = time.monotonic() - started
             if value is not None and not math.isfinite(value):
                 outcome["error"] = f"the entry point returned {value}"
                 code = 1

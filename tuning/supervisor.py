@@ -275,6 +275,7 @@ def _end_run(run_id: int, state: str, code: int, error: str) -> None:
 
 def run_trial(trial: Trial, index: int) -> str:
     """Run one claimed trial to its end; returns its final state."""
+    began = time.monotonic()
     sweep: Sweep = trial.sweep
     distributions = parse_space(sweep.space)
     # A fresh sampler per trial, in whatever worker; its seed is derived from the index.
@@ -319,6 +320,17 @@ def run_trial(trial: Trial, index: int) -> str:
     )
     if not outcome.get("pending_batches"):
         shutil.rmtree(directory, ignore_errors=True)
+    total = time.monotonic() - began
+    inside = outcome.get("entry_seconds")
+    logger.info(
+        "sweep %s trial %s: %s value=%s, %.2f s in all, %s in the entry point",
+        sweep.pk,
+        otrial.number,
+        state,
+        value,
+        total,
+        "?" if inside is None else f"{inside:.2f} s",
+    )
     return state
 
 
