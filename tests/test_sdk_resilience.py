@@ -4,6 +4,7 @@ The promise under test: training never waits on the tracker, memory stays capped
 every point logged reaches the server exactly once when it comes back (or is counted).
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -56,6 +57,20 @@ def spooled_points(directory: Path) -> int:
         for line in path.read_bytes().splitlines():
             total += int(line.split(b"\t", 2)[1])
     return total
+
+
+@contextlib.contextmanager
+def hanging_server(port: int):
+    """Something on ``port`` that accepts connections and never answers, so requests
+    wait for their timeout (a server stuck in a long transaction, a dead proxy)."""
+    hung = socket.socket()
+    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hung.bind(("127.0.0.1", port))
+    hung.listen(64)
+    try:
+        yield
+    finally:
+        hung.close()
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:
@@ -128,6 +143,22 @@ def test_finish_returns_in_bounded_time_when_the_server_is_down_and_says_how_to_
     code, output = sync(run.dir, capsys)
     assert code == 0 and "already synced" in output
     assert Run.objects.get(pk=run.id).points_count == 101
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finish_returns_in_bounded_time_when_the_server_hangs(sdk):
+    run = tracker.init(project="outage")
+    tracker.log({"loss": 1.0}, step=0)
+    assert run.flush(5)
+    sdk.stop()
+    with hanging_server(sdk.port):
+        tracker.log({"loss": 0.5}, step=1)
+        started = time.monotonic()
+        result = run.finish(timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3.0  # 1 s of flushing, then at most ~1 s for the end itself
+    assert (result.sent, result.pending_points) == (False, 1)
+    assert json.loads((run.dir / "finish.json").read_text())["status"] == "finished"
 
 
 CLIENT = textwrap.dedent(
@@ -206,14 +237,9 @@ def test_memory_stays_capped_and_logging_never_waits_while_the_server_hangs(sdk,
     tracker.log({"k0": 0.0}, step=0)
     assert run.flush(5)
     sdk.stop()
-    # Something that accepts connections and never answers: requests wait for their timeout.
-    hung = socket.socket()
-    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    hung.bind(("127.0.0.1", sdk.port))
-    hung.listen(64)
     sender = run._sender
     peak, slowest = 0, 0.0
-    try:
+    with hanging_server(sdk.port):
         started = time.monotonic()
         for step in range(1, 20_001):
             begin = time.perf_counter()
@@ -221,8 +247,6 @@ def test_memory_stays_capped_and_logging_never_waits_while_the_server_hangs(sdk,
             slowest = max(slowest, time.perf_counter() - begin)
             peak = max(peak, sender.logged - sender.taken)
         logging_took = time.monotonic() - started
-    finally:
-        hung.close()
     assert peak <= 2000 + 5
     assert logging_took < 3.0
     assert slowest < 0.5

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -254,6 +255,7 @@ class Run:
         if error and not exit_code:
             exit_code = 1
         status = "failed" if exit_code else "finished"
+        deadline = time.monotonic() + timeout
         pending = self._sender.close(timeout) if self._sender is not None else None
         result = FinishResult(status, exit_code, sent=False, directory=self.dir)
         if pending is not None:
@@ -276,7 +278,8 @@ class Run:
             action = "finish" if ends_run else "heartbeat"
             payload = body if ends_run else {"dropped": body["dropped"]}
             try:
-                wait = max(1.0, min(self.settings.http_timeout, 5.0))
+                # Whatever the flush left of the budget, but at least a second to try.
+                wait = max(1.0, min(self.settings.http_timeout, deadline - time.monotonic()))
                 self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
                 result.sent = True
             except RequestFailed as exc:
