@@ -93,3 +93,19 @@ def test_a_trials_memory_is_released_with_its_process(owner, sweep_workers, tmp_
         assert not alive(trial.child_pid)
     # The worker itself never held the trials' memory.
     assert _rss(worker.proc.pid) < 250 * 2**20
+
+
+def test_a_worker_that_cannot_reach_the_tracker_server_fails_its_trials_saying_so(
+    owner, sweep_workers, tmp_path
+):
+    sweep_workers(1, TRACKER_SERVER_URL="http://127.0.0.1:9")  # nothing listens on port 9
+    sweep = make_sweep(
+        owner,
+        entry_point="tests.test_tuning_entrypoints:varied",
+        space={"mode": {"type": "categorical", "choices": ["ok"]}},
+    )
+    wait_for(lambda: ended(sweep), 60, "the sweep to end", tmp_path)
+    trial = sweep.trials.get()
+    assert trial.state == TrialState.FAILED
+    assert "cannot reach the tracker server at http://127.0.0.1:9" in trial.error
+    assert "TRACKER_SERVER_URL" in trial.error

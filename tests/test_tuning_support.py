@@ -53,11 +53,11 @@ class Beat:
 @pytest.fixture(name="sweep_workers")
 def sweep_workers_fixture(server, tmp_path):
     """``start(n)`` starts n Celery workers (and, with ``beat=True``, a beat) whose trials
-    log to the test server; all are stopped at the end."""
+    log to the test server (``**env`` overrides variables); all are killed at the end."""
     started: list = []
 
-    def start(n: int = 1, beat: bool = False) -> list[CeleryWorker]:
-        env = tuning_env(server)
+    def start(n: int = 1, beat: bool = False, **overrides: str) -> list[CeleryWorker]:
+        env = {**tuning_env(server), **overrides}
         workers = []
         for i in range(n):
             worker = CeleryWorker(dict(env), log_path=tmp_path / f"worker-{len(started)}-{i}.log")

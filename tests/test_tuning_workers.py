@@ -80,9 +80,10 @@ def test_a_worker_killed_mid_trial_fails_its_trial_and_the_sweep_still_reaches_n
     trial.refresh_from_db()
     assert trial.state == TrialState.FAILED
     assert trial.error.startswith(f"worker lost: no heartbeat from {trial.worker} (pid {victim.proc.pid})")
-    # The kernel took the trial's process down with its worker, and its run was told to stop.
+    # The kernel took the trial's process down with its worker; its run says what happened.
     wait_for(lambda: not alive(trial.child_pid), 5, "the orphaned trial process to die")
-    assert trial.run.stop_requested
+    assert (trial.run.status, trial.run.stop_requested) == ("failed", True)
+    assert trial.run.error.startswith("worker lost")
 
     trials = list(sweep.trials.order_by("number"))
     assert [t.number for t in trials] == [0, 1, 2, 3]

@@ -109,7 +109,20 @@ def main(spec_path: str) -> int:
 
     import tracker
 
-    run = tracker.init(project=spec["project"], id=int(spec["run_id"]), config=spec["config"])
+    try:
+        run = tracker.init(project=spec["project"], id=int(spec["run_id"]), config=spec["config"])
+        if run.mode != "online":
+            # The SDK falls back to offline when the server is away; a trial must not:
+            # its pruner reads the run on the server.
+            run.finish()
+            raise tracker.TrackerError(
+                f"cannot reach the tracker server at {os.environ.get('TRACKER_SERVER')} "
+                "(the workers' TRACKER_SERVER_URL must be an address they can reach)"
+            )
+    except Exception:
+        outcome["error"] = traceback.format_exc()
+        _write(result_path, outcome)
+        return 1
     code = 0
     started = time.monotonic()
     try:

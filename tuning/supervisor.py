@@ -179,8 +179,11 @@ def _supervise(
 
 
 def _tell_lost(trials: list[Trial]) -> None:
-    """Fail lost trials in their studies too, so samplers stop treating them as running."""
+    """Fail lost trials in their studies too, so samplers stop treating them as running,
+    and end their runs (their process died with its worker)."""
     for trial in trials:
+        if trial.run_id is not None:
+            _end_run(trial.run_id, TrialState.FAILED, None, trial.error)
         if trial.number is None:
             continue
         try:
@@ -258,7 +261,7 @@ def _tell(study: optuna.Study, otrial: optuna.Trial, state: str, value: float | 
             raise
 
 
-def _end_run(run_id: int, state: str, code: int, error: str) -> None:
+def _end_run(run_id: int, state: str, code: int | None, error: str) -> None:
     """A child that died without finishing its run (killed, OOM) leaves it running; end it."""
     from experiments.payloads import RunEnd
     from experiments.services import run_finish
@@ -352,8 +355,8 @@ def run_slot(sweep_id: int) -> str | None:
         services.trial_finish(
             trial_id=trial.pk, state=TrialState.FAILED, error=f"the worker failed:\n{error}"
         )
-        if trial.run_id:
-            _end_run(trial.run_id, TrialState.FAILED, 1, error)
+        trial.error = error
+        _tell_lost([trial])  # ends its run and fails it in Optuna, as far as they got
         if Trial.objects.filter(sweep_id=sweep_id).exclude(state=TrialState.FAILED).count() == 0 and (
             Trial.objects.filter(sweep_id=sweep_id, error__startswith="the worker failed").count() >= 3
         ):
