@@ -1,0 +1,470 @@
+"""Comparisons: runs and groups of runs against a reference (the project's baseline, or
+the first of N runs side by side).
+
+A *side* is one run or one group (runs sharing ``group``: seeds, folds). Every figure
+is computed per run and then summarised per side (a group's value is the mean of its
+runs', with their sample standard deviation), so a group of one run and a run agree.
+
+Definitions used everywhere (page, API, CLI):
+
+- *final*: the value at the run's last step (NaN when that point was NaN: a diverged run
+  is not rescued by an older value). *best*: the minimum or maximum by the metric's
+  direction (NaN ignored), and the step where it was first reached.
+- Several ranks of one run are folded first: per step, the mean across ranks.
+- *delta* = side - reference; *relative* = delta / |reference| (None when that is 0);
+  *improvement* is the delta signed so that positive is better.
+- *time to target*: the first step (and seconds after the run started) at which a run's
+  curve reached the reference's best value.
+- The verdict on one metric uses the per-run values chosen by ``by`` (final or best):
+  with two or more runs on a side, a noise test (``experiments.noise``) decides between
+  better, worse and within noise; one run against one run has no noise estimate, and the
+  verdict is the sign of the difference.
+"""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+
+from experiments import noise
+from experiments.baselines import baseline_active, group_runs
+from experiments.compare_curves import EXACT_POINTS, Curve, SeriesReader
+from experiments.compare_diffs import (
+    RESOURCE_ROWS,
+    class_deltas,
+    config_diff,
+    environment_diff,
+    run_resources,
+)
+from experiments.directions import project_direction_table
+from experiments.errors import ApiError, NotFound
+from experiments.models import Metric, Project, Run
+from experiments.selectors import runs_visible_to
+
+MAX_SIDES = 12
+BY_CHOICES = ("final", "best")
+
+
+@dataclass
+class Side:
+    """One side of a comparison: a run, or a group of runs of one project."""
+
+    kind: str  # "run" | "group"
+    label: str
+    runs: list[Run]
+    group: str = ""
+
+    @property
+    def token(self) -> str:
+        return f"group:{self.group}" if self.kind == "group" else str(self.runs[0].pk)
+
+    @property
+    def project(self) -> Project:
+        return self.runs[0].project
+
+
+def side_of_run(run: Run) -> Side:
+    return Side(kind="run", label=run.name, runs=[run])
+
+
+def side_of_group(group: str, runs: list[Run]) -> Side:
+    return Side(kind="group", label=group, runs=runs, group=group)
+
+
+def parse_side(user: AbstractBaseUser, project: Project | None, token: str, field: str = "run") -> Side:
+    """A side from its token: a run id (``12``) or ``group:NAME`` (needs ``project``).
+    Raises ApiError/NotFound naming ``field``; another user's run is "not found"."""
+    token = str(token).strip()
+    if token.startswith("group:"):
+        name = token[len("group:") :]
+        if project is None:
+            raise ApiError("a group needs its project", field)
+        runs = group_runs(user, project, name)
+        if not runs:
+            raise NotFound(f"project {project.name!r} has no run in group {name!r}", field)
+        return side_of_group(name, runs)
+    try:
+        run_id = int(token)
+    except ValueError:
+        raise ApiError(f"must be a run id or group:NAME, got {token[:60]!r}", field) from None
+    runs = runs_visible_to(user).filter(pk=run_id)
+    if project is not None:
+        runs = runs.filter(project=project)
+    run = runs.first()
+    if run is None:
+        raise NotFound(f"run {run_id} does not exist or is not yours", field)
+    return side_of_run(run)
+
+
+def baseline_side(user: AbstractBaseUser, project: Project, field: str = "against") -> Side:
+    """The project's active baseline as a side. NotFound (naming ``field``) when the
+    project has none, or its run or group is gone."""
+    baseline = baseline_active(project)
+    if baseline is None:
+        raise NotFound(
+            f"project {project.name!r} has no baseline; set one from a run's page, the API "
+            "or `python -m tracker baseline set RUN_OR_GROUP`",
+            field,
+        )
+    if baseline.group:
+        runs = group_runs(user, project, baseline.group)
+        if not runs:
+            raise NotFound(f"the baseline group {baseline.group!r} has no runs left", field)
+        return side_of_group(baseline.group, runs)
+    if baseline.run is None:
+        raise NotFound(f"the baseline run {baseline.label!r} was deleted; set another baseline", field)
+    return side_of_run(baseline.run)
+
+
+def reference_side(user: AbstractBaseUser, project: Project, token: str, field: str = "against") -> Side:
+    """``baseline`` (the project's), a run id, or ``group:NAME``."""
+    token = (token or "baseline").strip()
+    if token == "baseline":
+        return baseline_side(user, project, field)
+    return parse_side(user, project, token, field)
+
+
+# --- Per-run figures and their summaries ----------------------------------------------
+
+
+@dataclass
+class Figures:
+    """One run's figures for one metric."""
+
+    final: float
+    final_step: int | None
+    best: float | None
+    best_step: int | None
+    ranks: int
+    approximate: bool
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def run_figures(reader: SeriesReader, run: Run, key: str, direction: str) -> Figures | None:
+    """Final and best of one run's metric. A single-rank run reads them from the
+    ``Metric`` row kept by ingestion; several ranks are folded into their mean first."""
+    metric = reader.metrics.get((run.pk, key))
+    if metric is None or not metric.count:
+        return None
+    curve = reader.curve(run, key, EXACT_POINTS)
+    if curve is not None and curve.ranks > 1 and len(curve.step):
+        finite = np.isfinite(curve.value)
+        best, best_step = None, None
+        if finite.any():
+            index = int(
+                np.argmin(curve.value[finite]) if direction == "min" else np.argmax(curve.value[finite])
+            )
+            best, best_step = float(curve.value[finite][index]), int(curve.step[finite][index])
+        return Figures(
+            float(curve.value[-1]), int(curve.step[-1]), best, best_step, curve.ranks, curve.downsampled
+        )
+    final = metric.last_value if metric.last_value is not None else math.nan
+    best, best_step = (
+        (metric.min_value, metric.min_step) if direction == "min" else (metric.max_value, metric.max_step)
+    )
+    return Figures(final, metric.last_step, best, best_step, 1, False)
+
+
+def summarise(values: list[float | None], steps: list[int | None] | None = None) -> dict:
+    """A side's figure from its runs' values: the value itself for one run; mean and
+    sample std (ddof=1) for several. Non-finite values are counted, not averaged."""
+    present = [v for v in values if v is not None]
+    finite = [v for v in present if math.isfinite(v)]
+    out: dict[str, Any] = {
+        "value": None,
+        "std": None,
+        "n": len(present),
+        "nonfinite": len(present) - len(finite),
+        "values": present,
+        "step": None,
+    }
+    if len(present) == 1:
+        out["value"] = present[0]
+        out["step"] = steps[values.index(present[0])] if steps else None
+    elif finite:
+        out["value"] = float(np.mean(finite))
+        out["std"] = float(np.std(finite, ddof=1)) if len(finite) > 1 else None
+        if steps:
+            out["steps"] = [s for v, s in zip(values, steps, strict=True) if v is not None]
+    return out
+
+
+def delta(value: float | None, reference: float | None, direction: str) -> dict:
+    """``abs``, ``rel`` (fraction of |reference|), ``improvement`` (positive = better)
+    and ``better`` ("better" / "worse" / "same" / None). A non-finite value against a
+    finite reference is worse (divergence), and the other way round better."""
+    out: dict[str, Any] = {"abs": None, "rel": None, "improvement": None, "better": None}
+    if value is None or reference is None:
+        return out
+    if not math.isfinite(value) or not math.isfinite(reference):
+        if math.isfinite(value) != math.isfinite(reference):
+            out["better"] = "better" if math.isfinite(value) else "worse"
+            out["improvement"] = math.inf if math.isfinite(value) else -math.inf
+        return out
+    diff = value - reference
+    out["abs"] = diff
+    out["rel"] = diff / abs(reference) if reference != 0 else None
+    out["improvement"] = diff if direction == "max" else -diff
+    out["better"] = "better" if out["improvement"] > 0 else "worse" if out["improvement"] < 0 else "same"
+    return out
+
+
+def reached_target(curve: Curve | None, target: float | None, direction: str) -> dict | None:
+    """The first point of ``curve`` at or beyond ``target`` (by direction): its step and
+    seconds since the run started; None when no target, ``reached: False`` when never."""
+    if curve is None or target is None or not math.isfinite(target):
+        return None
+    with np.errstate(invalid="ignore"):
+        hit = curve.value <= target if direction == "min" else curve.value >= target
+    hit &= np.isfinite(curve.value)
+    if not hit.any():
+        return {"reached": False, "step": None, "seconds": None}
+    i = int(np.argmax(hit))
+    return {"reached": True, "step": int(curve.step[i]), "seconds": float(curve.elapsed[i])}
+
+
+def _time_to_target(reader: SeriesReader, side: Side, key: str, target: float | None, direction: str) -> dict:
+    per_run = [reached_target(reader.curve(run, key, EXACT_POINTS), target, direction) for run in side.runs]
+    hits = [r for r in per_run if r and r["reached"]]
+    out: dict[str, Any] = {
+        "target": target,
+        "runs": len([r for r in per_run if r is not None]),
+        "reached": len(hits),
+        "step": None,
+        "seconds": None,
+    }
+    if hits:
+        # A group's figure is the median over the runs that got there (one slow seed
+        # should not hide that the others are faster).
+        out["step"] = float(np.median([h["step"] for h in hits]))
+        out["seconds"] = float(np.median([h["seconds"] for h in hits]))
+        if side.kind == "run":
+            out["step"] = int(out["step"])
+    return out
+
+
+def metric_order(keys: Iterable[str]) -> list[str]:
+    """Validation metrics first (what a comparison is usually about), then training,
+    then the rest, alphabetically within each."""
+
+    def rank(key: str) -> tuple:
+        split = key.split("/", 1)[0].lower() if "/" in key else ""
+        first = 0 if split in ("val", "valid", "validation", "eval", "test") else 1 if split else 2
+        if split in ("train", "training"):
+            first = 1
+        elif split in ("system", "sys", "gpu", "cpu"):
+            first = 3
+        return (first, key)
+
+    return sorted(keys, key=rank)
+
+
+@dataclass
+class Comparison:
+    """Everything the compare page, the API and the CLI show."""
+
+    reference: Side
+    sides: list[Side]
+    keys: list[str]
+    directions: dict[str, dict]
+    by: str
+    metrics: list[dict] = field(default_factory=list)
+    config: list[dict] = field(default_factory=list)
+    environment: list[dict] = field(default_factory=list)
+    resources: list[dict] = field(default_factory=list)
+    classes: list[dict] | None = None
+    missing: dict[str, list[str]] = field(default_factory=dict)
+
+
+def compare(
+    reference: Side,
+    sides: list[Side],
+    *,
+    keys: list[str] | None = None,
+    by: str = "final",
+    alpha: float = noise.ALPHA,
+) -> Comparison:
+    """Compare every side with ``reference`` on ``keys`` (default: the metrics every
+    side has). Raises ApiError naming ``metric`` for a key a side lacks, ``by`` for a bad
+    choice of value."""
+    if by not in BY_CHOICES:
+        raise ApiError(f"must be one of {', '.join(BY_CHOICES)}, got {by!r}", "by")
+    if not sides:
+        raise ApiError("give at least one run or group to compare", "run")
+    if len(sides) > MAX_SIDES:
+        raise ApiError(f"at most {MAX_SIDES} runs or groups at once, got {len(sides)}", "run")
+    everyone = [reference, *sides]
+    reader = SeriesReader(everyone)
+    available = [reader.keys(side) for side in everyone]
+    shared = set.intersection(*available)
+    if keys:
+        for key in keys:
+            for side, have in zip(everyone, available, strict=True):
+                if key not in have:
+                    raise NotFound(f"{side.kind} {side.label!r} has no metric {key!r}", "metric")
+        chosen = list(dict.fromkeys(keys))
+    else:
+        chosen = metric_order(shared)
+    project = reference.project
+    table = {row["key"]: row for row in project_direction_table(project, chosen)}
+    result = Comparison(reference=reference, sides=sides, keys=chosen, directions=table, by=by)
+    result.missing = {
+        side.token: sorted(set.union(*available) - have)
+        for side, have in zip(everyone, available, strict=True)
+    }
+    for key in chosen:
+        result.metrics.append(_metric_row(reader, reference, sides, key, table[key]["direction"], by, alpha))
+        result.metrics[-1]["direction_source"] = table[key]["source"]
+    result.config = config_diff(everyone)
+    result.environment = environment_diff(everyone)
+    result.resources = resources(reader, everyone)
+    result.classes = class_deltas(reference, sides)
+    return result
+
+
+def _side_figures(reader: SeriesReader, side: Side, key: str, direction: str) -> dict:
+    figures = [run_figures(reader, run, key, direction) for run in side.runs]
+    finals = [f.final if f else None for f in figures]
+    bests = [f.best if f else None for f in figures]
+    return {
+        "final": summarise(finals, [f.final_step if f else None for f in figures]),
+        "best": summarise(bests, [f.best_step if f else None for f in figures]),
+        "ranks": max((f.ranks for f in figures if f), default=0),
+        "approximate": any(f.approximate for f in figures if f),
+    }
+
+
+def _metric_row(
+    reader: SeriesReader, reference: Side, sides: list[Side], key: str, direction: str, by: str, alpha: float
+) -> dict:
+    ref = _side_figures(reader, reference, key, direction)
+    target = ref["best"]["value"]
+    row: dict[str, Any] = {
+        "key": key,
+        "direction": direction,
+        "reference": ref,
+        "reference_time_to_best": _time_to_target(reader, reference, key, target, direction),
+        "sides": [],
+    }
+    for side in sides:
+        fig = _side_figures(reader, side, key, direction)
+        fig["delta"] = {name: delta(fig[name]["value"], ref[name]["value"], direction) for name in BY_CHOICES}
+        # The test sees finite values only; diverged runs are counted apart ("nonfinite").
+        values = [v for v in fig[by]["values"] if math.isfinite(v)]
+        ref_values = [v for v in ref[by]["values"] if math.isfinite(v)]
+        test = noise.noise_test(values, ref_values) if values and ref_values else None
+        improvement = fig["delta"][by]["improvement"]
+        fig["test"] = _test_dict(test, direction)
+        fig["verdict"] = noise.verdict(improvement, test, alpha)
+        fig["time_to_target"] = _time_to_target(reader, side, key, target, direction)
+        row["sides"].append(fig)
+    return row
+
+
+def _test_dict(test: noise.TestResult | None, direction: str) -> dict | None:
+    if test is None:
+        return None
+    return {
+        "method": test.method,
+        "diff": test.diff,
+        "t": test.t,
+        "df": test.df,
+        "p": test.p,
+        "interval": list(test.interval) if test.interval else None,
+        "direction": direction,
+    }
+
+
+def gate(row: dict, side_index: int = 0, *, tolerance: float = 0.0, abs_tolerance: float = 0.0) -> dict:
+    """Whether side ``side_index`` fails on this metric row: its verdict is ``worse``
+    and it falls short of the reference by more than the tolerance, which is the larger
+    of ``tolerance`` x |reference value| (relative) and ``abs_tolerance`` (absolute). A
+    difference within seed noise never fails; a diverged (NaN/inf) value always does."""
+    side = row["sides"][side_index]
+    by = row.get("by", "final")
+    reference = row["reference"][by]["value"]
+    improvement = side["delta"][by]["improvement"]
+    allowed = max(
+        tolerance * abs(reference) if reference is not None and math.isfinite(reference) else 0.0,
+        abs_tolerance,
+    )
+    shortfall = -improvement if improvement is not None else None
+    fails = side["verdict"] == "worse" and shortfall is not None and shortfall > allowed
+    return {"fails": fails, "shortfall": shortfall, "allowed": allowed}
+
+
+def resources(reader: SeriesReader, sides: list[Side]) -> list[dict]:
+    """Duration, points, points per second, logged throughput and peak GPU memory per
+    side (a group: mean ± std over its runs); rows a side has no data for stay empty."""
+    by_run: dict[int, dict[str, Metric]] = {}
+    for (run_id, key), metric in reader.metrics.items():
+        by_run.setdefault(run_id, {})[key] = metric
+
+    per_side = [[run_resources(run, by_run.get(run.pk, {})) for run in side.runs] for side in sides]
+    rows = []
+    for name, direction in RESOURCE_ROWS:
+        cells = [summarise([f[name] for f in runs]) for runs in per_side]
+        if all(c["value"] is None for c in cells):
+            continue
+        reference = cells[0]["value"]
+        for cell in cells[1:]:
+            cell["delta"] = delta(cell["value"], reference, direction)
+        rows.append({"name": name, "direction": direction, "values": cells})
+    return rows
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types, NaN/inf as the strings the rest of the API uses."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def side_dict(side: Side) -> dict:
+    return {
+        "token": side.token,
+        "kind": side.kind,
+        "label": side.label,
+        "group": side.group or None,
+        "runs": [{"id": run.pk, "name": run.name, "status": run.status} for run in side.runs],
+    }
+
+
+def comparison_dict(result: Comparison, *, tolerance: float = 0.0, abs_tolerance: float = 0.0) -> dict:
+    """The comparison as the API returns it (``gate`` applied with the tolerances)."""
+    metrics = []
+    for row in result.metrics:
+        row = {**row, "by": result.by}
+        for index, side in enumerate(row["sides"]):
+            side["gate"] = gate(row, index, tolerance=tolerance, abs_tolerance=abs_tolerance)
+        metrics.append(row)
+    return jsonable(
+        {
+            "reference": side_dict(result.reference),
+            "sides": [side_dict(s) for s in result.sides],
+            "by": result.by,
+            "tolerance": {"relative": tolerance, "absolute": abs_tolerance},
+            "metrics": metrics,
+            "missing": result.missing,
+            "config": result.config,
+            "environment": result.environment,
+            "resources": result.resources,
+            "classes": result.classes,
+            "worse": any(side["gate"]["fails"] for row in metrics for side in row["sides"]),
+        }
+    )
