@@ -11,6 +11,16 @@ from tests.processes import CeleryWorker, ServerProcess, process_env
 
 PASSWORD = "correct-horse-battery-staple"
 
+# SDK settings for tests: quick flushes, heartbeats and retries, bounded waits.
+FAST = {
+    "TRACKER_FLUSH_INTERVAL": "0.05",
+    "TRACKER_HEARTBEAT_INTERVAL": "0.2",
+    "TRACKER_BACKOFF_BASE": "0.05",
+    "TRACKER_BACKOFF_MAX": "0.3",
+    "TRACKER_HTTP_TIMEOUT": "3",
+    "TRACKER_FINISH_TIMEOUT": "10",
+}
+
 
 def _persona(django_user_model, username: str, **extra):
     user = django_user_model.objects.create_user(username=username, password=PASSWORD, **extra)
@@ -53,6 +63,21 @@ def server(transactional_db, tmp_path):
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def sdk(server, api_key, tmp_path, monkeypatch):
+    """The SDK pointed at the test server by environment, as a user would configure it."""
+    import tracker
+
+    monkeypatch.setenv("TRACKER_SERVER", server.url)
+    monkeypatch.setenv("TRACKER_API_KEY", api_key)
+    monkeypatch.setenv("TRACKER_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("TRACKER_RUN_ID", raising=False)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    yield server
+    tracker.finish(timeout=1)
 
 
 @pytest.fixture

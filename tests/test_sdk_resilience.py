@@ -22,27 +22,6 @@ import tracker
 from experiments.models import Run
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = {
-    "TRACKER_FLUSH_INTERVAL": "0.05",
-    "TRACKER_HEARTBEAT_INTERVAL": "0.2",
-    "TRACKER_BACKOFF_BASE": "0.05",
-    "TRACKER_BACKOFF_MAX": "0.3",
-    "TRACKER_HTTP_TIMEOUT": "3",
-    "TRACKER_FINISH_TIMEOUT": "10",
-}
-
-
-@pytest.fixture
-def sdk(server, api_key, tmp_path, monkeypatch):
-    """The SDK pointed at the test server by environment, as a user would configure it."""
-    monkeypatch.setenv("TRACKER_SERVER", server.url)
-    monkeypatch.setenv("TRACKER_API_KEY", api_key)
-    monkeypatch.setenv("TRACKER_DIR", str(tmp_path / "spool"))
-    monkeypatch.delenv("TRACKER_RUN_ID", raising=False)
-    for name, value in FAST.items():
-        monkeypatch.setenv(name, value)
-    yield server
-    tracker.finish(timeout=1)
 
 
 def steps_of(run_id: int, key: str) -> list[int]:
