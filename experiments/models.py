@@ -371,6 +371,9 @@ class Checkpoint(models.Model):
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()
     metrics = models.JSONField(default=dict, blank=True)
+    # The metric a keep-best-k policy ranks the run's checkpoints by ("" when none was
+    # asked for); ``which="best"`` uses the newest checkpoint's.
+    best_metric = models.CharField(max_length=200, blank=True)
     path = models.CharField(max_length=500)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
                 ('sha256', models.CharField(max_length=64)),
                 ('size', models.BigIntegerField()),
                 ('metrics', models.JSONField(blank=True, default=dict)),
+                ('best_metric', models.CharField(blank=True, max_length=200)),
                 ('path', models.CharField(max_length=500)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='experiments.run')),
