@@ -32,7 +32,7 @@ def test_a_sweep_over_the_digits_cnn_prunes_bad_trials_and_finds_the_best(
         pruner="median",
         pruner_options={"n_startup_trials": 1},
         parallelism=1,
-        config={"epochs": 8, "width": 16},
+        config={"epochs": 6, "width": 16},
         name="lr-search",
         server=server.url,
         api_key=api_key,
@@ -53,14 +53,14 @@ def test_a_sweep_over_the_digits_cnn_prunes_bad_trials_and_finds_the_best(
         run = Run.objects.get(pk=trial["run_id"])
         # Each trial is a normal run of the project, grouped under the sweep.
         assert (run.project.name, run.group, run.status) == ("digits", "lr-search", "finished")
-        assert run.config == {"epochs": 8, "width": 16, "lr": trial["params"]["lr"]}
+        assert run.config == {"epochs": 6, "width": 16, "lr": trial["params"]["lr"]}
         val_acc = metric_history(Metric.objects.get(run=run, key="val/acc"))
         # The pruner saw exactly the objective the run logged, epoch by epoch.
         assert [v for _, v in trial["intermediate"]] == val_acc.value
         assert trial["peak_rss_bytes"] > 50 * 2**20
         if trial["state"] == TrialState.COMPLETE:
             assert trial["value"] == val_acc.value[-1]
-            assert len(val_acc.step) == 8
+            assert len(val_acc.step) == 6
     # Pruned trials stopped early: fewer epochs logged than any complete trial.
     for trial in bad:
         assert len(trial["intermediate"]) < min(len(t["intermediate"]) for t in complete), trials
