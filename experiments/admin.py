@@ -1,7 +1,16 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from experiments.models import ApiKey, BatchReceipt, Metric, PointChunk, Project, Run
+from experiments.models import (
+    ApiKey,
+    Baseline,
+    BatchReceipt,
+    Metric,
+    MetricDirectionOverride,
+    PointChunk,
+    Project,
+    Run,
+)
 
 
 @admin.register(Project)
@@ -101,3 +110,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset) -> None:
         n = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {n} key(s).", messages.SUCCESS)
+
+
+# --- Baselines and metric directions (experiments.baselines, experiments.directions) ---
+
+
+@admin.register(Baseline)
+class BaselineAdmin(admin.ModelAdmin):
+    """Every baseline a project has had; the active one has no "replaced at". Set one
+    from a run's page, the API or `python -m tracker baseline set`, which keep the
+    one-active rule; editing here is for notes."""
+
+    list_display = ("project", "label", "kind", "run", "group", "set_by", "set_at", "replaced_at")
+    list_filter = ("project",)
+    search_fields = ("label", "group", "project__name")
+    raw_id_fields = ("run",)
+    readonly_fields = ("project", "run", "group", "label", "set_by", "set_at", "replaced_at")
+    fields = ("project", "run", "group", "label", "note", "set_by", "set_at", "replaced_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(MetricDirectionOverride)
+class MetricDirectionOverrideAdmin(admin.ModelAdmin):
+    """Which way is better for a metric in one project, where its name misleads."""
+
+    list_display = ("project", "key", "direction", "updated_at")
+    list_filter = ("project", "direction")
+    search_fields = ("key", "project__name")

@@ -35,10 +35,8 @@ def project_directions(project, keys) -> dict[str, Direction]:
     One query, whatever the number of keys."""
     from experiments.models import MetricDirectionOverride
 
-    keys = list(keys)
-    overrides = dict(
-        MetricDirectionOverride.objects.filter(project=project, key__in=keys).values_list("key", "direction")
-    )
+    # A project's overrides are few: read them all rather than send thousands of keys.
+    overrides = dict(MetricDirectionOverride.objects.filter(project=project).values_list("key", "direction"))
     return {key: overrides.get(key) or metric_direction(key) for key in keys}
 
 
@@ -47,9 +45,7 @@ def project_direction_table(project, keys) -> list[dict]:
     ``"name"``), for the API and the admin-facing pages."""
     from experiments.models import MetricDirectionOverride
 
-    keys = sorted(set(keys))
-    rows = MetricDirectionOverride.objects.filter(project=project)
-    overrides = {o.key: o.direction for o in rows}
+    overrides = dict(MetricDirectionOverride.objects.filter(project=project).values_list("key", "direction"))
     keys = sorted(set(keys) | set(overrides))
     return [
         {
