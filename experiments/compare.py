@@ -282,6 +282,17 @@ class Comparison:
     missing: dict[str, list[str]] = field(default_factory=dict)
 
 
+def shared_keys(reference: Side, sides: list[Side]) -> list[str]:
+    """The metric keys every side has (at least one run of each group), in page order."""
+    everyone = [reference, *sides]
+    rows = Metric.objects.filter(run_id__in=[run.pk for side in everyone for run in side.runs])
+    by_run: dict[int, set[str]] = {}
+    for run_id, key in rows.values_list("run_id", "key"):
+        by_run.setdefault(run_id, set()).add(key)
+    have = [set().union(*(by_run.get(run.pk, set()) for run in side.runs)) for side in everyone]
+    return metric_order(set.intersection(*have))
+
+
 def compare(
     reference: Side,
     sides: list[Side],

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from experiments.api import openapi, views
+from experiments.api import compare_views, openapi, views
+from experiments.api.media_views import run_checkpoint_file, run_checkpoints, run_media
 
 urlpatterns = [
     path("openapi.json", openapi.schema_view, name="openapi"),
@@ -12,4 +13,18 @@ urlpatterns = [
     path("runs/<int:run_id>/history", views.run_history, name="api-run-history"),
     path("projects", views.projects_list, name="api-projects"),
     path("projects/<str:name>/runs", views.project_runs, name="api-project-runs"),
+    # Baselines and comparisons (experiments.api.compare_views)
+    path("runs/<int:run_id>/compare", compare_views.run_compare, name="api-run-compare"),
+    path("projects/<str:name>/baseline", compare_views.project_baseline, name="api-project-baseline"),
+    path("projects/<str:name>/directions", compare_views.project_directions, name="api-project-directions"),
+    path("projects/<str:name>/compare", compare_views.project_compare, name="api-project-compare"),
+    path("groups", compare_views.groups_find, name="api-groups"),
+    # Media and checkpoints (experiments.api.media_views)
+    path("runs/<int:run_id>/media", run_media, name="api-run-media"),
+    path("runs/<int:run_id>/checkpoints", run_checkpoints, name="api-run-checkpoints"),
+    path(
+        "runs/<int:run_id>/checkpoints/<int:checkpoint_id>/file",
+        run_checkpoint_file,
+        name="api-run-checkpoint-file",
+    ),
 ]

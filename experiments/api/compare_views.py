@@ -1,0 +1,175 @@
+"""JSON API of baselines, metric directions and comparisons.
+
+Reads accept an API key or a browser session; writes need an API key (the browser sets
+a baseline through the page's CSRF-protected form instead), so a session cannot be used
+for a cross-site write.
+"""
+
+import math
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from experiments import services
+from experiments.api.decorators import api_view
+from experiments.baselines import (
+    baseline_active,
+    baseline_clear,
+    baseline_dict,
+    baseline_history,
+    baseline_set,
+    project_get_for_user,
+)
+from experiments.compare import compare, comparison_dict, parse_side, reference_side, side_of_run
+from experiments.compare_curves import comparison_curves
+from experiments.directions import direction_override_set, project_direction_table
+from experiments.errors import ApiError
+from experiments.models import Metric
+from experiments.selectors import runs_visible_to
+
+
+def _baseline_state(project) -> dict:
+    return {
+        "project": project.name,
+        "baseline": baseline_dict(baseline_active(project)),
+        "history": [baseline_dict(b) for b in baseline_history(project)],
+    }
+
+
+@api_view(("GET",), allow_session=True)
+def _baseline_read(request: HttpRequest, user, name: str) -> dict:
+    return _baseline_state(project_get_for_user(user, name))
+
+
+def _note(body: dict) -> str:
+    note = body.get("note", "")
+    if type(note) is not str or len(note) > 2000:
+        raise ApiError("must be a string of at most 2000 characters", "note")
+    return note
+
+
+@api_view(("POST", "DELETE"))
+def _baseline_write(request: HttpRequest, user, body=None, *, name: str) -> dict:
+    project = project_get_for_user(user, name)
+    if request.method == "DELETE":
+        baseline_clear(project=project)
+        return _baseline_state(project)
+    if type(body) is not dict:
+        raise ApiError('request body must be a JSON object: {"run": 12} or {"group": "seeds"}')
+    run_id, group = body.get("run"), body.get("group")
+    if (run_id is None) == (group is None):
+        raise ApiError('give exactly one of "run" (a run id) and "group" (a group name)', "run")
+    run = None
+    if run_id is not None:
+        if type(run_id) is not int or run_id < 1:
+            raise ApiError("must be a positive integer run id", "run")
+        run = services.run_get_for_user(user, run_id)
+    elif type(group) is not str or not group.strip() or len(group) > 200:
+        raise ApiError("must be a non-empty string of at most 200 characters", "group")
+    baseline_set(user=user, project=project, run=run, group=(group or "").strip(), note=_note(body))
+    return _baseline_state(project)
+
+
+@csrf_exempt  # writes need an API key (no session), so no cross-site form can use them
+def project_baseline(request: HttpRequest, name: str) -> HttpResponse:
+    """GET the active baseline and its history; POST ``{"run": id}`` or ``{"group": "g"}``
+    to set it; DELETE to retire it (it stays in the history)."""
+    view = _baseline_read if request.method in ("GET", "HEAD") else _baseline_write
+    return view(request, name=name)
+
+
+def _project_keys(project) -> list[str]:
+    return list(Metric.objects.filter(run__project=project).values_list("key", flat=True).distinct())
+
+
+@api_view(("GET",), allow_session=True)
+def _directions_read(request: HttpRequest, user, name: str) -> dict:
+    project = project_get_for_user(user, name)
+    return {"project": project.name, "directions": project_direction_table(project, _project_keys(project))}
+
+
+@api_view(("POST",))
+def _directions_write(request: HttpRequest, user, body, name: str) -> dict:
+    project = project_get_for_user(user, name)
+    if type(body) is not dict:
+        raise ApiError('request body must be a JSON object: {"key": "val/margin", "direction": "min"}')
+    key, direction = body.get("key"), body.get("direction")
+    if type(key) is not str or not key.strip() or len(key) > 200:
+        raise ApiError("must be a metric key (1 to 200 characters)", "key")
+    if direction not in ("min", "max", None):
+        raise ApiError('must be "min" (lower is better), "max" (higher is better) or null', "direction")
+    direction_override_set(project=project, key=key.strip(), direction=direction)
+    return {"project": project.name, "directions": project_direction_table(project, _project_keys(project))}
+
+
+@csrf_exempt
+def project_directions(request: HttpRequest, name: str) -> HttpResponse:
+    """GET every metric key's direction and its source; POST ``{"key", "direction"}``
+    to override one (``null`` goes back to the name's)."""
+    view = _directions_read if request.method in ("GET", "HEAD") else _directions_write
+    return view(request, name=name)
+
+
+def _non_negative(request: HttpRequest, name: str) -> float:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(f"must be a number, got {raw[:40]!r}", name) from None
+    if not math.isfinite(value) or value < 0:
+        raise ApiError("must be a finite number >= 0", name)
+    return value
+
+
+def _comparison_response(request: HttpRequest, reference, sides) -> dict:
+    keys = [k for k in request.GET.getlist("metric") if k]
+    result = compare(reference, sides, keys=keys or None, by=request.GET.get("by", "final"))
+    data = comparison_dict(
+        result,
+        tolerance=_non_negative(request, "tolerance"),
+        abs_tolerance=_non_negative(request, "abs_tolerance"),
+    )
+    if request.GET.get("curves") in ("1", "true"):
+        data["curves"] = comparison_curves(reference, sides, result.keys, settings.TRACKER_CHART_POINTS)
+    return data
+
+
+@api_view(("GET",), allow_session=True)
+def run_compare(request: HttpRequest, user, run_id: int) -> dict:
+    """One run against ``against``: ``baseline`` (default), a run id or ``group:NAME``."""
+    run = services.run_get_for_user(user, run_id)
+    reference = reference_side(user, run.project, request.GET.get("against", "baseline"))
+    return _comparison_response(request, reference, [side_of_run(run)])
+
+
+@api_view(("GET",), allow_session=True)
+def project_compare(request: HttpRequest, user, name: str) -> dict:
+    """Any runs and groups (``side=12&side=group:seeds``) against ``against``."""
+    project = project_get_for_user(user, name)
+    tokens = [t for t in request.GET.getlist("side") if t.strip()]
+    if not tokens:
+        raise ApiError("give at least one side: a run id or group:NAME", "side")
+    sides = [parse_side(user, project, token, "side") for token in tokens]
+    reference = reference_side(user, project, request.GET.get("against", "baseline"))
+    return _comparison_response(request, reference, sides)
+
+
+@api_view(("GET",), allow_session=True)
+def groups_find(request: HttpRequest, user) -> dict:
+    """The projects holding runs of group ``name`` (the CLI uses it to find a group's
+    project when none is given)."""
+    name = request.GET.get("name", "").strip()
+    if not name:
+        raise ApiError("give the group's name", "name")
+    rows = (
+        runs_visible_to(user)
+        .filter(group=name)
+        .values("project__name")
+        .annotate(n=Count("id"))
+        .order_by("project__name")
+    )
+    return {"groups": [{"project": r["project__name"], "group": name, "runs": r["n"]} for r in rows]}
