@@ -27,7 +27,9 @@ from typing import Any
 
 import optuna
 from django.conf import settings
+from django.db import DatabaseError, close_old_connections
 from optuna.trial import TrialState as OptunaState
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from experiments.models import Metric, Run, RunStatus
 from experiments.queries import metric_history
@@ -51,6 +53,9 @@ class Watch:
     lost: bool = False  # someone else declared the trial lost
     timed_out: bool = False
     stop_deadline: float | None = None
+    deadline: float = math.inf  # TUNING_TRIAL_TIMEOUT
+    next_beat: float = 0.0  # heartbeat and sweep-status check
+    next_check: float = 0.0  # look for other workers' lost trials
 
 
 def trial_dir(trial_id: int) -> Path:
@@ -131,51 +136,71 @@ def _report(otrial: optuna.Trial, fresh: list[tuple[int, float]], watch: Watch, 
     return prune and bool(fresh) and otrial.should_prune()
 
 
+# Errors a supervisor rides out (a database restart, a lock timeout): the trial's own
+# heartbeat grace period bounds how long.
+_TRANSIENT = (DatabaseError, optuna.exceptions.StorageInternalError, SQLAlchemyOperationalError)
+
+
+def _step(
+    trial: Trial, otrial: optuna.Trial, proc: subprocess.Popen, watch: Watch, prune: bool
+) -> tuple | None:
+    """One poll: (exit code, peak RSS) once the child has ended, else None."""
+    sweep = trial.sweep
+    exited = _reap(proc)
+    fresh = _new_objective_values(trial.run_id, sweep.objective, watch)
+    if fresh:
+        should_prune = _report(otrial, fresh, watch, prune)
+        services.trial_record_intermediate(trial_id=trial.pk, intermediate=watch.intermediate)
+        if should_prune and watch.pruned_at is None and exited is None:
+            watch.pruned_at = len(watch.intermediate) - 1
+            services.run_request_stop(run_id=trial.run_id)
+            watch.stop_deadline = time.monotonic() + conf.stop_timeout()
+            logger.info("trial %s of sweep %s pruned at step %s", otrial.number, sweep.pk, watch.pruned_at)
+    if exited is not None:
+        return exited
+    now = time.monotonic()
+    if now >= watch.next_beat:
+        watch.next_beat = now + conf.heartbeat_interval()
+        if not services.trial_heartbeat(trial_id=trial.pk):
+            watch.lost = True
+            proc.kill()
+            return _reap(proc, block=True)
+        if not watch.stopped and services.request_stop_if_sweep_inactive(
+            sweep_id=sweep.pk, run_id=trial.run_id
+        ):
+            watch.stopped = True
+            watch.stop_deadline = watch.stop_deadline or now + conf.stop_timeout()
+    if now >= watch.next_check:
+        # Other workers' lost trials are noticed here too, not only by the beat task.
+        watch.next_check = now + max(1.0, conf.grace_period() / 2)
+        _tell_lost(services.trials_fail_lost(sweep_id=sweep.pk))
+    if (watch.stop_deadline is not None and now > watch.stop_deadline) or now > watch.deadline:
+        watch.timed_out = now > watch.deadline
+        proc.kill()
+        return _reap(proc, block=True)
+    return None
+
+
 def _supervise(
     trial: Trial, otrial: optuna.Trial, proc: subprocess.Popen, prune: bool
 ) -> tuple[Watch, tuple]:
-    sweep = trial.sweep
-    watch = Watch()
-    poll, beat = conf.poll_interval(), conf.heartbeat_interval()
-    deadline = time.monotonic() + conf.trial_timeout()
-    next_beat = next_check = time.monotonic()
+    watch = Watch(deadline=time.monotonic() + conf.trial_timeout())
     services.trial_heartbeat(trial_id=trial.pk, child_pid=proc.pid)
+    failing_since = None
     while True:
-        exited = _reap(proc)
-        fresh = _new_objective_values(trial.run_id, sweep.objective, watch)
-        if fresh:
-            should_prune = _report(otrial, fresh, watch, prune)
-            services.trial_record_intermediate(trial_id=trial.pk, intermediate=watch.intermediate)
-            if should_prune and watch.pruned_at is None and exited is None:
-                watch.pruned_at = len(watch.intermediate) - 1
-                services.run_request_stop(run_id=trial.run_id)
-                watch.stop_deadline = time.monotonic() + conf.stop_timeout()
-                logger.info(
-                    "trial %s of sweep %s pruned at step %s", otrial.number, sweep.pk, watch.pruned_at
-                )
+        try:
+            exited = _step(trial, otrial, proc, watch, prune)
+            failing_since = None
+        except _TRANSIENT as exc:
+            close_old_connections()
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > conf.grace_period():
+                raise
+            logger.warning("sweep %s trial %s: %s; retrying", trial.sweep_id, otrial.number, exc)
+            exited = None
         if exited is not None:
             return watch, exited
-        now = time.monotonic()
-        if now >= next_beat:
-            next_beat = now + beat
-            if not services.trial_heartbeat(trial_id=trial.pk):
-                watch.lost = True
-                proc.kill()
-                return watch, _reap(proc, block=True)
-            if not watch.stopped and services.request_stop_if_sweep_inactive(
-                sweep_id=sweep.pk, run_id=trial.run_id
-            ):
-                watch.stopped = True
-                watch.stop_deadline = watch.stop_deadline or now + conf.stop_timeout()
-        if now >= next_check:
-            # Other workers' lost trials are noticed here too, not only by the beat task.
-            next_check = now + max(1.0, conf.grace_period() / 2)
-            _tell_lost(services.trials_fail_lost(sweep_id=sweep.pk))
-        if (watch.stop_deadline is not None and now > watch.stop_deadline) or now > deadline:
-            watch.timed_out = now > deadline
-            proc.kill()
-            return watch, _reap(proc, block=True)
-        time.sleep(poll)
+        time.sleep(conf.poll_interval())
 
 
 def _tell_lost(trials: list[Trial]) -> None:
