@@ -19,9 +19,15 @@ def project_group(project_id: int) -> str:
 
 
 class _GroupConsumer(AsyncJsonWebsocketConsumer):
-    """Joins one group if the user may see its object; otherwise closes with 4403."""
+    """Joins one group if the user may see its object; otherwise closes with 4403.
+
+    While a page watches, this web process also checks the heartbeats of the running
+    runs it shows: a client that went silent turns its run "crashed" on screen within
+    seconds, on every deployment shape (in the embedded default the Celery worker's
+    periodic check cannot reach browsers: its channel layer is in-memory)."""
 
     group: str = ""
+    watchdog: asyncio.Task | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -34,10 +40,27 @@ class _GroupConsumer(AsyncJsonWebsocketConsumer):
         self.group = self.group_name()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeats())
 
     async def disconnect(self, code: int) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _watch_heartbeats(self) -> None:
+        from experiments.services import runs_mark_crashed
+
+        silent = settings.TRACKER_CRASH_AFTER_SECONDS
+        period = max(0.5, min(5.0, silent / 4))
+        mark = database_sync_to_async(runs_mark_crashed)
+        while True:
+            await asyncio.sleep(period)
+            await mark(silent_for_seconds=silent, **self.watched())
+
+    def watched(self) -> dict:
+        """Which runs' heartbeats this page checks, as runs_mark_crashed filters."""
+        return {"run_id": -1}
 
     async def run_event(self, message: dict) -> None:
         await self.send_json(message["event"])
@@ -52,24 +75,14 @@ class _GroupConsumer(AsyncJsonWebsocketConsumer):
 
 
 class RunConsumer(_GroupConsumer):
-    """Pushes a run's events (new points for keys, status changes) to its page.
-
-    While a page watches a running run, this web process also checks the run's
-    heartbeat: a client that went silent turns the run "crashed" on screen within
-    seconds, on every deployment shape (in the embedded default the Celery worker's
-    periodic check cannot reach browsers: its channel layer is in-memory)."""
+    """Pushes a run's events (new points for keys, status changes) to its page."""
 
     async def connect(self) -> None:
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
         await super().connect()
-        if self.group:
-            self.watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeat())
 
-    async def disconnect(self, code: int) -> None:
-        watchdog = getattr(self, "watchdog", None)
-        if watchdog is not None:
-            watchdog.cancel()
-        await super().disconnect(code)
+    def watched(self) -> dict:
+        return {"run_id": self.run_id}
 
     def group_name(self) -> str:
         return run_group(self.run_id)
@@ -78,16 +91,6 @@ class RunConsumer(_GroupConsumer):
     def visible(self, user) -> bool:
         return runs_visible_to(user).filter(pk=self.run_id).exists()
 
-    async def _watch_heartbeat(self) -> None:
-        from experiments.services import runs_mark_crashed
-
-        silent = settings.TRACKER_CRASH_AFTER_SECONDS
-        period = max(0.5, min(5.0, silent / 4))
-        mark = database_sync_to_async(runs_mark_crashed)
-        while True:
-            await asyncio.sleep(period)
-            await mark(silent_for_seconds=silent, run_id=self.run_id)
-
 
 class ProjectConsumer(_GroupConsumer):
     """Pushes a project's run events to its runs table: ``created``, ``status`` (with
@@ -95,6 +98,9 @@ class ProjectConsumer(_GroupConsumer):
 
     def group_name(self) -> str:
         return project_group(self.scope["url_route"]["kwargs"]["project_id"])
+
+    def watched(self) -> dict:
+        return {"project_id": self.scope["url_route"]["kwargs"]["project_id"]}
 
     @database_sync_to_async
     def visible(self, user) -> bool:

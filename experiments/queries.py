@@ -70,10 +70,14 @@ def metric_series(
 
 
 def bucket_grid(lo: int, hi: int, buckets: int) -> tuple[int, int]:
-    """(origin, width) of at most ``buckets + 1`` step buckets covering [lo, hi]. Wide
-    buckets are aligned to BLOCK_STEPS, so that stored chunks never straddle them."""
+    """(origin, width) of at most ``buckets + 1`` step buckets covering [lo, hi].
+
+    Widths from half a block up are rounded up to a multiple of BLOCK_STEPS and aligned,
+    so that stored chunks never straddle a bucket and their statistics stand for them
+    (the chart may then get as few as half the points asked for). Narrower buckets
+    (short ranges: a zoom) unnest the chunks they cross."""
     width = max(1, -(-(hi - lo + 1) // buckets))
-    if width < BLOCK_STEPS:
+    if width < BLOCK_STEPS // 2:
         return lo, width
     width = -(-width // BLOCK_STEPS) * BLOCK_STEPS
     return lo - lo % BLOCK_STEPS, width

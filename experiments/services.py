@@ -232,14 +232,19 @@ def run_finish(*, run: Run, end: RunEnd) -> Run:
     return run
 
 
-def runs_mark_crashed(*, silent_for_seconds: float, run_id: int | None = None) -> list[int]:
+def runs_mark_crashed(
+    *, silent_for_seconds: float, run_id: int | None = None, project_id: int | None = None
+) -> list[int]:
     """Mark running runs whose client has been silent too long as crashed (all of them,
-    or just ``run_id``); returns their ids. A heartbeat or batch makes one running again."""
+    or those of ``run_id`` / ``project_id``); returns their ids. A heartbeat or batch
+    makes one running again."""
     cutoff = timezone.now() - timedelta(seconds=silent_for_seconds)
     with transaction.atomic():
         silent = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
         if run_id is not None:
             silent = silent.filter(pk=run_id)
+        if project_id is not None:
+            silent = silent.filter(project_id=project_id)
         runs = list(silent.select_for_update().only("pk", "project_id"))
         Run.objects.filter(pk__in=[r.pk for r in runs]).update(status=RunStatus.CRASHED)
         for run in runs:

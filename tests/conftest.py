@@ -110,7 +110,4 @@ def pytest_sessionstart(session) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         Path(folder).mkdir(parents=True, exist_ok=True)
-    elif settings.CELERY_BROKER_URL.startswith("redis://"):
-        import redis
-
-        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    # On Redis, keys carry this session's own prefix (tests/settings.py): nothing to clear.

@@ -11,11 +11,16 @@ _ROOT = Path(__file__).resolve().parent.parent
 # sessions in one checkout never share state; conftest removes it at the end.
 os.environ.setdefault("TRACKER_VAR_DIR", str(_ROOT / "var" / "test" / f"session-{os.getpid()}"))
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
-if os.environ.get("REDIS_URL"):
-    # A separate Redis database so a running `make run` worker never sees test tasks.
-    os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/15")
+# Redis keys (channel layer, Celery broker) prefixed per session, so neither a running
+# `make run` nor another test session sees this one's messages. Server and worker
+# subprocesses inherit the environment.
+os.environ.setdefault("TRACKER_REDIS_PREFIX", f"tracker-test-{os.getpid()}")
 
 from dashboard.settings import *  # noqa: E402, F403
+
+# A PostgreSQL test database per session too (pytest-django creates and drops it).
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_tracker_{os.getpid()}"}  # noqa: F405
 
 # Personas are created in most tests; the default hasher's 1M iterations would dominate.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -150,3 +150,27 @@ def test_a_watched_run_whose_client_went_silent_turns_crashed(owner, settings):
 
     assert async_to_sync(scenario)() == {"type": "status", "status": "crashed"}
     assert Run.objects.get(pk=run.pk).status == "crashed"
+
+
+def test_a_watched_project_turns_its_silent_runs_crashed(owner, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from experiments.models import Run
+
+    settings.TRACKER_CRASH_AFTER_SECONDS = 2
+    run = start_run(owner)
+
+    async def scenario():
+        comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/projects/{run.project_id}/")
+        comm.scope["user"] = owner
+        assert (await comm.connect())[0]
+        await sync_to_async(Run.objects.filter(pk=run.pk).update)(
+            heartbeat_at=timezone.now() - timedelta(seconds=5)
+        )
+        message = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return message
+
+    assert async_to_sync(scenario)() == {"type": "status", "status": "crashed", "run": run.pk}
