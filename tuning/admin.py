@@ -117,10 +117,41 @@ class SweepAdmin(admin.ModelAdmin):
         return with_progress(super().get_queryset(request).select_related("project"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Sweep | None = None):
+        if obj is None:
+            return ()  # nothing to show before it exists
         base = ("status", "error", "study_name", "created_at", "started_at", "finished_at")
-        if obj is not None and obj.started_at is not None:
+        if obj.started_at is not None:
             return FROZEN_WHEN_STARTED + base
         return base
+
+    def get_fieldsets(self, request: HttpRequest, obj: Sweep | None = None):
+        fieldsets = [
+            (
+                None,
+                {"fields": ("project", "name", "entry_point", "objective", "direction", "space", "config")},
+            ),
+            (
+                "Search",
+                {
+                    "fields": (
+                        "sampler",
+                        "sampler_options",
+                        "pruner",
+                        "pruner_options",
+                        "seed",
+                        "n_trials",
+                        "parallelism",
+                    )
+                },
+            ),
+        ]
+        if obj is not None:
+            state = ("status", "error", "study_name", "created_at", "started_at", "finished_at")
+            fieldsets.append(("State", {"fields": state}))
+        return fieldsets
+
+    def get_inline_instances(self, request: HttpRequest, obj: Sweep | None = None):
+        return super().get_inline_instances(request, obj) if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: Sweep, form, change: bool) -> None:
         if not change:

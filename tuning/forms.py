@@ -198,6 +198,10 @@ class SweepAdminForm(forms.ModelForm):
             "n_trials",
             "parallelism",
         )
+        widgets = {
+            name: forms.Textarea(attrs={"rows": 2, "cols": 60})
+            for name in ("config", "sampler_options", "pruner_options")
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -106,14 +106,19 @@ def figures(sweep: Sweep) -> dict[str, dict]:
         if complete == 0 and name != "intermediate":
             result[name] = {"message": "Appears when a trial completes."}
             continue
+        if name == "contour" and len(sweep.space) < 2:
+            result[name] = {"message": "Needs two or more parameters."}
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 figure = make()
-            figure.update_layout(
-                title=None, margin={"l": 60, "r": 20, "t": 20, "b": 50}, template="plotly_white"
-            )
-            result[name] = {"figure": json.loads(figure.to_json())}
+            figure.update_layout(title=None, margin={"l": 60, "r": 20, "t": 20, "b": 50})
+            data = json.loads(figure.to_json())
+            # Plotly.js's own defaults look like the run page's charts; the embedded
+            # template is most of the bytes and of the time to build them.
+            data["layout"].pop("template", None)
+            result[name] = {"figure": data}
         except Exception as exc:  # a figure that needs more trials or parameters
             result[name] = {"message": str(exc) or type(exc).__name__}
     return result

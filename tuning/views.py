@@ -32,6 +32,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
                 "peak_gpu_text": _mib(trial.peak_gpu_bytes),
                 "run_url": reverse("run", args=[trial.run_id]) if trial.run_id else None,
                 "steps": len(trial.intermediate or []),
+                "params_text": ", ".join(f"{k}={fmt_number(v)}" for k, v in trial.params.items()),
             }
         )
     return rows

@@ -38,7 +38,7 @@
   }
 
   function row(t) {
-    const params = Object.entries(t.params).map(([k, v]) => k + "=" + v).join(", ");
+    const exact = Object.entries(t.params).map(([k, v]) => k + "=" + v).join(" ");
     const run = t.run_url ? el("a", { href: t.run_url, text: "run " + t.run_id }) : null;
     let error = null;
     if (t.error) {
@@ -53,7 +53,7 @@
       el("td", { class: "num", text: t.number === null ? "…" : String(t.number) }),
       stateCell,
       el("td", { class: "num", text: t.value_text }),
-      el("td", { class: "params", text: params }),
+      el("td", { class: "params", text: t.params_text, title: exact }),
       el("td", { class: "num", text: String(t.steps) }),
       el("td", { class: "num", text: t.duration_text }),
       el("td", { class: "num", text: t.peak_rss_text }),
