@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from dashboard.views import projects, runs, series
+from dashboard.views import compare, projects, runs, series
 
 urlpatterns = [
     path("", projects.project_list, name="projects"),
@@ -11,4 +11,9 @@ urlpatterns = [
     path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),
     path("runs/<int:run_id>/series.json", series.run_series, name="run-series"),
+    # Baselines and comparisons (dashboard.views.compare)
+    path("projects/<str:name>/compare/", compare.compare_page, name="compare"),
+    path("projects/<str:name>/compare/curves.json", compare.compare_curves, name="compare-curves"),
+    path("projects/<str:name>/baseline/", compare.project_set_baseline, name="project-set-baseline"),
+    path("runs/<int:run_id>/compare/", compare.run_compare, name="run-compare"),
 ]

@@ -355,3 +355,54 @@ def test_comparison_dict_is_plain_json_with_nan_as_strings(owner, pair):
     text = orjson.dumps(data).decode()
     assert '"Infinity"' in text and data["worse"] is True
     assert data["metrics"][0]["sides"][0]["gate"]["fails"] is True
+
+
+def test_per_class_deltas_come_from_each_runs_last_confusion_matrix(pair):
+    from experiments.models import Media
+
+    base, new = pair
+    labels = ["cat", "dog"]
+    Media.objects.create(
+        run=base,
+        kind="confusion_matrix",
+        name="val",
+        step=1,
+        uid="a",
+        data={"labels": labels, "matrix": [[5, 5], [5, 5]]},
+    )
+    Media.objects.create(
+        run=base,
+        kind="confusion_matrix",
+        name="val",
+        step=4,
+        uid="b",
+        data={"labels": labels, "matrix": [[8, 2], [4, 6]]},
+    )
+    Media.objects.create(
+        run=base,
+        kind="confusion_matrix",
+        name="train",
+        step=9,
+        uid="c",
+        data={"labels": labels, "matrix": [[10, 0], [0, 10]]},
+    )
+    assert compare(side_of_run(base), [side_of_run(new)]).classes is None  # new has none yet
+    Media.objects.create(
+        run=new,
+        kind="confusion_matrix",
+        name="val",
+        step=4,
+        uid="d",
+        data={"labels": labels, "matrix": [[9, 1], [2, 8]]},
+    )
+
+    (block,) = compare(side_of_run(base), [side_of_run(new)]).classes
+    assert block["side"] == str(new.pk)
+    cat, dog = block["classes"]
+    assert cat["label"] == "cat" and cat["recall"] == {
+        "reference": 0.8,
+        "value": 0.9,
+        "delta": pytest.approx(0.1),
+    }
+    assert dog["precision"]["reference"] == pytest.approx(0.75)  # val at step 4, not train at step 9
+    assert dog["precision"]["delta"] == pytest.approx(8 / 9 - 0.75)

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
+from experiments.baselines import baseline_active
 from experiments.directions import metric_direction
 from experiments.models import Metric
 from experiments.selectors import run_metrics, runs_visible_to
@@ -77,5 +78,6 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "summary": [(k, fmt_number(v)) for k, v in sorted(flatten(run.summary).items())],
         "nonfinite_total": sum(m.nonfinite_count for m in metrics),
         "page_data": page_data,
+        "baseline": baseline_active(run.project),
     }
     return render(request, "runs/detail.html", context)

@@ -36,16 +36,32 @@ def _by_step(series: Series) -> tuple[list[int], list[float], list[float], list[
     return steps, values, walls, stds
 
 
-def chart_series(metric: Metric, max_points: int, step_min: int | None, step_max: int | None) -> dict:
+def _per_rank(series: Series) -> list[dict]:
+    """Each rank's own line (the run page's per-rank toggle); NaN/inf as gaps."""
+    lines: dict[int, dict] = {}
+    for step, value, wall, rank in zip(series.step, series.value, series.wall_time, series.rank, strict=True):
+        line = lines.setdefault(rank, {"rank": rank, "step": [], "value": [], "wall_time": []})
+        line["step"].append(step)
+        line["value"].append(value if math.isfinite(value) else None)
+        line["wall_time"].append(wall)
+    return [lines[rank] for rank in sorted(lines)]
+
+
+def chart_series(
+    metric: Metric, max_points: int, step_min: int | None, step_max: int | None, per_rank: bool = False
+) -> dict:
     """One metric's chart data. ``value`` holds null where the point was NaN or ±inf
     (a gap in the line); ``nonfinite`` says which steps and what they were, so the page
-    can mark divergence that a gap alone would hide."""
+    can mark divergence that a gap alone would hide. With several ranks the line is their
+    mean (``std`` their spread), and ``per_rank`` adds each rank's line as ``by_rank``."""
     series = metric_series(metric, max_points, step_min, step_max)
     ranks = len(set(series.rank))
     data: dict = {"key": metric.key, "downsampled": series.downsampled, "total": series.total, "ranks": ranks}
     if ranks > 1:
         steps, values, walls, stds = _by_step(series)
         data["std"] = stds
+        if per_rank:
+            data["by_rank"] = _per_rank(series)
     else:
         steps, values, walls = series.step, series.value, series.wall_time
     data["step"] = steps
@@ -98,5 +114,6 @@ def run_series(request: HttpRequest, run_id: int) -> HttpResponse:
     if keys:
         metrics = metrics.filter(key__in=keys)
     max_points = settings.TRACKER_CHART_POINTS
-    series = [chart_series(m, max_points, step_min, step_max) for m in metrics]
+    per_rank = request.GET.get("ranks") == "each"
+    series = [chart_series(m, max_points, step_min, step_max, per_rank) for m in metrics]
     return json_response({"run": run.pk, "status": run.status, "max_points": max_points, "series": series})

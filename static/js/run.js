@@ -18,7 +18,7 @@
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
   };
 
-  const state = Object.assign({ smoothing: 0.6, logY: false, xAxis: "step" }, loadControls());
+  const state = Object.assign({ smoothing: 0.6, logY: false, xAxis: "step", perRank: false }, loadControls());
   const charts = new Map(); // chart name -> chart
   const grid = document.getElementById("charts");
 
@@ -89,7 +89,19 @@
       const color = colorFor(chart, key, index);
       const label = multi ? splitName(key) : key;
       const xs = xValues(s);
-      if (s.std) {
+      const perRank = state.perRank && s.by_rank;
+      if (perRank) {
+        // Each rank's own line, thin and dashed, under the mean.
+        s.by_rank.forEach((line, r) => {
+          traces.push({
+            x: xValues(line), y: line.value, name: `${label} · rank ${line.rank}`, mode: "lines",
+            line: { color: withAlpha(color, 0.75), width: 1, dash: ["dot", "dash", "dashdot", "longdash"][r % 4] },
+            legendgroup: `${key}:rank`, showlegend: true, connectgaps: false,
+            hovertemplate: `rank ${line.rank}: %{y:.4g}<extra></extra>`, meta: { key: key, kind: "rank", rank: line.rank },
+          });
+        });
+      }
+      if (s.std && !perRank) {
         const upper = s.value.map((v, i) => (v === null || s.std[i] === null ? null : v + s.std[i]));
         const lower = s.value.map((v, i) => (v === null || s.std[i] === null ? null : v - s.std[i]));
         traces.push({ x: xs, y: lower, mode: "lines", line: { width: 0 }, hoverinfo: "skip",
@@ -165,7 +177,12 @@
       parts.push(`downsampled from ${total.toLocaleString()} points`);
     }
     if (chart.range) parts.push(`steps ${Math.round(chart.range[0])}–${Math.round(chart.range[1])}`);
-    if (shown.some((s) => s.ranks > 1)) parts.push(`mean ± std over ${Math.max(...shown.map((s) => s.ranks))} ranks`);
+    if (shown.some((s) => s.ranks > 1)) {
+      const ranks = Math.max(...shown.map((s) => s.ranks));
+      parts.push(state.perRank ? `${ranks} ranks and their mean` : `mean ± std over ${ranks} ranks`);
+      const control = document.getElementById("per-rank-control");
+      if (control) control.hidden = false;
+    }
     return parts.join(" · ");
   }
 
@@ -193,6 +210,7 @@
     chart.lastFetch = Date.now();
     const params = new URLSearchParams();
     chart.keys.forEach((k) => params.append("key", k));
+    if (state.perRank) params.set("ranks", "each");
     if (chart.range) {
       params.set("step_min", String(Math.floor(chart.range[0])));
       params.set("step_max", String(Math.ceil(chart.range[1])));
@@ -377,6 +395,18 @@
     const output = document.getElementById("smoothing-value");
     const logY = document.getElementById("log-y");
     const xAxis = document.getElementById("x-axis");
+    const perRank = document.getElementById("per-rank");
+    if (perRank) {
+      perRank.checked = Boolean(state.perRank);
+      perRank.addEventListener("change", () => {
+        state.perRank = perRank.checked;
+        saveControls();
+        charts.forEach((chart) => {
+          if (chart.visible) fetchChart(chart);
+          else chart.stale = true;
+        });
+      });
+    }
     slider.value = String(state.smoothing);
     output.value = Number(state.smoothing).toFixed(2);
     logY.checked = Boolean(state.logY);
