@@ -1,5 +1,9 @@
-"""``python -m tracker``: one argparse subcommand per verb (``sync`` now; ``baseline``
-and ``compare`` plug in the same way: a ``register(subparsers)`` that sets ``func``)."""
+"""``python -m tracker``: one argparse subcommand per verb (``sync``, ``baseline``,
+``compare``), each a ``register(subparsers)`` that sets ``func``.
+
+Exit codes: 0 success; 1 ``sync`` failures, or ``compare --fail-if-worse`` found the run
+worse than its reference beyond the tolerance; 2 bad usage or a refused request (unknown
+run, no baseline, server unreachable)."""
 
 from __future__ import annotations
 
@@ -64,7 +68,174 @@ def register_sync(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_sync)
 
 
-COMMANDS = [register_sync]
+def _fail(command: str, exc: Exception) -> int:
+    print(f"tracker {command}: {exc}", file=sys.stderr)
+    return 2
+
+
+def _baseline_set(args: argparse.Namespace) -> int:
+    from tracker.compare import baseline_set
+
+    try:
+        state = baseline_set(
+            args.run_or_group, project=args.project, note=args.note, server=args.server, api_key=args.api_key
+        )
+    except TrackerError as exc:
+        return _fail("baseline set", exc)
+    baseline = state["baseline"]
+    what = f"group {baseline['group']!r}" if baseline["kind"] == "group" else f"run {baseline['label']!r}"
+    if baseline["kind"] == "run":
+        what += f" (#{baseline['run']})"
+    print(f"{state['project']}: baseline is now {what}")
+    return 0
+
+
+def _baseline_show(args: argparse.Namespace) -> int:
+    from tracker.compare import _project_url, client
+
+    try:
+        http = client(args.server, args.api_key)
+        try:
+            state = http.request("GET", _project_url(args.project, "baseline"))
+        finally:
+            http.close()
+    except TrackerError as exc:
+        return _fail("baseline show", exc)
+    if not state["history"]:
+        print(f"{state['project']}: no baseline")
+    for item in state["history"]:
+        what = (
+            f"group {item['group']}" if item["kind"] == "group" else f"run {item['label']} (#{item['run']})"
+        )
+        print(f"{'*' if item['active'] else ' '} {item['set_at']}  {what}  {item['note']}".rstrip())
+    return 0
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="default: TRACKER_SERVER")
+    parser.add_argument("--api-key", help="default: TRACKER_API_KEY")
+
+
+def register_baseline(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("baseline", help="set or show a project's baseline")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    set_parser = verbs.add_parser(
+        "set",
+        help="make a run or a group the baseline",
+        description="Make RUN_OR_GROUP the baseline of its project: a number is a run id, anything else "
+        "a group name (group:NAME also works). The previous baseline is kept in the history.",
+    )
+    set_parser.add_argument("run_or_group", metavar="RUN_OR_GROUP")
+    set_parser.add_argument("--project", help="the group's project (default: the only project that has it)")
+    set_parser.add_argument("--note", default="", help="why this baseline (kept in the history)")
+    _connection_options(set_parser)
+    set_parser.set_defaults(func=_baseline_set)
+    show = verbs.add_parser("show", help="the project's baseline and its history (* = active)")
+    show.add_argument("--project", required=True)
+    _connection_options(show)
+    show.set_defaults(func=_baseline_show)
+
+
+def _tolerance(raw: str) -> float:
+    """``0.01`` or ``1%``: a fraction of the reference value."""
+    text = raw.strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+def _absolute(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from tracker.compare import compare, format_table
+
+    try:
+        result = compare(
+            args.run,
+            against=args.against or "baseline",
+            project=args.project,
+            metrics=args.metric,
+            by=args.by,
+            tolerance=args.tolerance,
+            abs_tolerance=args.abs_tolerance,
+            server=args.server,
+            api_key=args.api_key,
+        )
+    except TrackerError as exc:
+        return _fail("compare", exc)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_table(result), end="")
+    if args.fail_if_worse and result["worse"]:
+        failing = [
+            m["key"] for m in result["metrics"] if any(s.get("gate", {}).get("fails") for s in m["sides"])
+        ]
+        print(
+            f"tracker compare: worse than the reference beyond tolerance on {', '.join(failing)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def register_compare(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare a run with the baseline (or another run); exit 1 when worse with --fail-if-worse",
+        description="Print RUN against its project's baseline (default) or another run or group. "
+        "With --fail-if-worse, exit 1 when a compared metric is worse than the reference by more than "
+        "the tolerance (and, for groups of seeds, beyond seed noise).",
+    )
+    parser.add_argument("run", metavar="RUN", help="a run id, or group:NAME")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--baseline", action="store_true", help="against the project's baseline (the default)")
+    which.add_argument("--against", metavar="RUN", help="against this run id, or group:NAME")
+    parser.add_argument("--project", help="the project of a group (default: the only one that has it)")
+    parser.add_argument(
+        "--metric",
+        action="append",
+        metavar="KEY",
+        help="compare this metric (repeat; default: all shared ones)",
+    )
+    parser.add_argument(
+        "--by", choices=("final", "best"), default="final", help="judge on final or best values"
+    )
+    parser.add_argument("--fail-if-worse", action="store_true", help="exit 1 when worse beyond the tolerance")
+    parser.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=0.0,
+        metavar="X",
+        help="relative: allowed shortfall as a fraction of the reference value (0.01 or 1%%); default 0",
+    )
+    parser.add_argument(
+        "--abs-tolerance",
+        type=_absolute,
+        default=0.0,
+        metavar="X",
+        help="absolute allowed shortfall; default 0",
+    )
+    parser.add_argument("--json", action="store_true", help="print the server's JSON instead of the table")
+    _connection_options(parser)
+    parser.set_defaults(func=_compare)
+
+
+COMMANDS = [register_sync, register_baseline, register_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:
