@@ -336,3 +336,12 @@ def test_compare_page_shows_per_class_deltas_when_both_runs_have_a_matrix(client
     cat = block["classes"][0]
     assert cat["recall"]["text"] == "+0.100" and cat["recall"]["better"] == "better"
     assert "+0.100" in text(page)
+
+
+def test_the_openapi_schema_describes_the_comparison_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert {"get", "post", "delete"} <= set(paths["/projects/{name}/baseline"])
+    assert {"get", "post"} <= set(paths["/projects/{name}/directions"])
+    assert {"/runs/{run_id}/compare", "/projects/{name}/compare", "/groups"} <= set(paths)
+    names = {p["name"] for p in paths["/runs/{run_id}/compare"]["get"]["parameters"]}
+    assert {"against", "metric", "by", "tolerance", "abs_tolerance", "curves"} <= names
