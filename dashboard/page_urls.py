@@ -4,6 +4,7 @@
 from django.urls import path
 
 from dashboard.views import compare, projects, runs, series
+from dashboard.views.media import run_checkpoint_download, run_media
 
 urlpatterns = [
     path("", projects.project_list, name="projects"),
@@ -16,4 +17,11 @@ urlpatterns = [
     path("projects/<str:name>/compare/curves.json", compare.compare_curves, name="compare-curves"),
     path("projects/<str:name>/baseline/", compare.project_set_baseline, name="project-set-baseline"),
     path("runs/<int:run_id>/compare/", compare.run_compare, name="run-compare"),
+    # Media sections of the run page (dashboard.views.media)
+    path("runs/<int:run_id>/media.json", run_media, name="run-media"),
+    path(
+        "runs/<int:run_id>/checkpoints/<int:checkpoint_id>/download",
+        run_checkpoint_download,
+        name="run-checkpoint-download",
+    ),
 ]
