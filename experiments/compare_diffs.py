@@ -139,21 +139,11 @@ def _number(value: Any) -> bool:
 
 def last_confusion_matrix(run: Run) -> tuple[list[str], list[list[float]]] | None:
     """The labels and matrix (rows: true class, columns: predicted) of the run's newest
-    confusion matrix (the ``val`` split's when there is one), or None.
+    confusion matrix (the ``val`` split's when there is one), or None; logged with
+    ``tracker.log_confusion_matrix`` and stored as media (``experiments.media``)."""
+    from experiments.media import confusion_matrix_last
 
-    Reads the ``Media`` rows written by ``tracker.log_confusion_matrix`` (issue 4); the
-    same rule as ``experiments.media.confusion_matrix_last``.
-    """
-    from experiments.models import Media, MediaKind
-
-    rows = Media.objects.filter(run=run, kind=MediaKind.CONFUSION_MATRIX)
-    if rows.filter(name="val").exists():
-        rows = rows.filter(name="val")
-    item = rows.order_by("-step", "-pk").only("data").first()
-    if item is None or not isinstance(item.data, dict):
-        return None
-    labels, matrix = item.data.get("labels"), item.data.get("matrix")
-    return (labels, matrix) if labels and matrix else None
+    return confusion_matrix_last(run)
 
 
 def per_class(labels: list[str], matrix: list[list[float]]) -> dict[str, dict[str, float | None]]:

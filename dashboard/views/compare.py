@@ -183,7 +183,8 @@ def _metric_view(row: dict, by: str) -> dict:
                 "nonfinite": side[by]["nonfinite"],
                 "delta": _signed(d["abs"] if d["abs"] is not None else d["improvement"]),
                 "rel": _percent(d["rel"]),
-                "better": d["better"] or "",
+                # A difference the noise test calls noise is not coloured as a win or a loss.
+                "better": "noise" if side["verdict"] == "within noise" else d["better"] or "",
                 "verdict": side["verdict"],
                 "test": _test_text(side["test"]),
                 "p": f"{side['test']['p']:.2g}" if side["test"] and side["test"]["p"] is not None else "",
