@@ -235,7 +235,7 @@ def test_stopping_from_the_admin_ends_running_trials_promptly_and_resume_finishe
     response = client.post(f"{LIST}{sweep.pk}/control/stop/")
     assert response.status_code == 302
     stopped = wait_for(
-        lambda: Sweep.objects.get(pk=sweep.pk).status == SweepStatus.STOPPED, 20, "stopped", tmp_path
+        lambda: Sweep.objects.get(pk=sweep.pk).status == SweepStatus.STOPPED, 30, "stopped", tmp_path
     )
     assert stopped
     trial.refresh_from_db()

@@ -20,7 +20,8 @@ from tests.processes import ROOT, CeleryWorker, process_env
 FAST = {
     "TUNING_POLL_INTERVAL": "0.2",
     "TUNING_HEARTBEAT_INTERVAL": "0.5",
-    "TUNING_GRACE_PERIOD": "4",
+    # Long enough that a worker on a loaded test machine is not taken for dead.
+    "TUNING_GRACE_PERIOD": "8",
     "TUNING_WATCHDOG_INTERVAL": "1",
     "TUNING_STOP_TIMEOUT": "30",
     "TUNING_CHILD_FLUSH_INTERVAL": "0.1",
