@@ -406,3 +406,17 @@ def test_per_class_deltas_come_from_each_runs_last_confusion_matrix(pair):
     }
     assert dog["precision"]["reference"] == pytest.approx(0.75)  # val at step 4, not train at step 9
     assert dog["precision"]["delta"] == pytest.approx(8 / 9 - 0.75)
+
+
+def test_a_deleted_baseline_run_stays_in_the_history_and_comparisons_say_so(owner, pair):
+    from experiments.compare import baseline_side
+
+    base, _ = pair
+    project = base.project
+    baseline = baseline_set(user=owner, project=project, run=base)
+    base.delete()
+    baseline.refresh_from_db()
+    assert baseline.run_id is None and baseline.label == "base"  # history keeps the name
+    with pytest.raises(NotFound) as gone:
+        baseline_side(owner, project)
+    assert "was deleted" in gone.value.message
