@@ -19,6 +19,9 @@ FAST = {
     "TRACKER_BACKOFF_MAX": "0.3",
     "TRACKER_HTTP_TIMEOUT": "3",
     "TRACKER_FINISH_TIMEOUT": "10",
+    # No system-metrics sampler: tests count every point a run stores. Tests of the
+    # sampler (tests/test_system_metrics.py) turn it on with init(system_interval=...).
+    "TRACKER_SYSTEM_INTERVAL": "0",
 }
 
 

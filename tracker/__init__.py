@@ -16,7 +16,10 @@ from typing import Any
 
 from tracker._env import ConfigError, Settings
 from tracker.api import Api, RunView
+from tracker.checkpoints import load_checkpoint, save_checkpoint
 from tracker.core import FinishResult, Run, finish, log, should_stop
+from tracker.hooks import unwatch, watch
+from tracker.media import log_confusion_matrix, log_pr_curve, log_roc_curve
 from tracker.start import InitError, init
 from tracker.sweep import Sweep, sweep
 from tracker.transport import RequestFailed, TrackerError
@@ -34,9 +37,16 @@ __all__ = [
     "TrackerError",
     "finish",
     "init",
+    "load_checkpoint",
     "log",
+    "log_confusion_matrix",
+    "log_pr_curve",
+    "log_roc_curve",
+    "save_checkpoint",
     "should_stop",
     "sweep",
+    "unwatch",
+    "watch",
 ]
 
 

@@ -153,6 +153,10 @@ class Run:
         self._crash: tuple[Any, Any, Any] | None = None
         self._pid = os.getpid()
         self._submit = sender.submit if sender is not None else _discard
+        # Parts that log on their own (system sampler, watch hooks): stopped by finish
+        # before the last points are flushed. Media and checkpoints ship via _uploader.
+        self._closers: list[Any] = []
+        self._uploader: Any = None
 
     def _attach(self, sender: Sender) -> None:
         """Give the run its sender (built after the run: it reads the run's summary)."""
@@ -191,6 +195,45 @@ class Run:
         self._step = step + 1
         if row:
             self._submit((step, _now(), row), len(row))
+
+    def _log_aside(self, data: Mapping[str, Any], step: int) -> None:
+        """``log`` for the SDK's own threads and hooks: leaves the step counter alone."""
+        row = self._normalise(data.items())
+        if row:
+            self._submit((step, _now(), row), len(row))
+
+    # -- media, hooks, checkpoints (tracker.media, tracker.hooks, tracker.checkpoints) ---
+    def log_confusion_matrix(self, y_true: Any, y_pred: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from tracker.media import log_confusion_matrix
+
+        return log_confusion_matrix(y_true, y_pred, *args, run=self, **kwargs)
+
+    def log_roc_curve(self, y_true: Any, y_score: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from tracker.media import log_roc_curve
+
+        return log_roc_curve(y_true, y_score, *args, run=self, **kwargs)
+
+    def log_pr_curve(self, y_true: Any, y_score: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from tracker.media import log_pr_curve
+
+        return log_pr_curve(y_true, y_score, *args, run=self, **kwargs)
+
+    def watch(
+        self, model: Any, optimizer: Any = None, log: str | None = "gradients", log_freq: int = 100
+    ) -> Any:
+        from tracker.hooks import watch
+
+        return watch(model, optimizer, log=log, log_freq=log_freq, run=self)
+
+    def unwatch(self, model: Any = None) -> None:
+        from tracker.hooks import unwatch
+
+        unwatch(model, run=self)
+
+    def save_checkpoint(self, obj: Any, step: int | None = None, metrics: Any = None, **kwargs: Any) -> Any:
+        from tracker.checkpoints import save_checkpoint
+
+        return save_checkpoint(obj, step, metrics, run=self, **kwargs)
 
     def _normalise(self, items: Any) -> dict[str, Any]:
         row: dict[str, Any] = {}
@@ -241,6 +284,11 @@ class Run:
         with self._finish_lock:
             if self._finished is not None:
                 return self._finished
+            for close in self._closers:  # they may still log: before the points are flushed
+                try:
+                    close()
+                except Exception:
+                    logger.exception("tracker: error while stopping %r", close)
             self._submit = self._logged_after_finish
             # Marked first: a failure inside must not make atexit try again.
             self._finished = FinishResult("failed" if exit_code else "finished", exit_code or 0, sent=False)
@@ -257,6 +305,8 @@ class Run:
         status = "failed" if exit_code else "finished"
         deadline = time.monotonic() + timeout
         pending = self._sender.close(timeout) if self._sender is not None else None
+        if self._uploader is not None:  # media and checkpoints, with what is left of the time
+            self._uploader.close(max(0.0, deadline - time.monotonic()))
         result = FinishResult(status, exit_code, sent=False, directory=self.dir)
         if pending is not None:
             result.pending_batches, result.pending_points = pending.batches, pending.points

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tracker import core
+from tracker import core, system
 from tracker._env import ConfigError, Settings, env_dir, env_rank, env_run_id, machine_facts
 from tracker.core import Run, _jsonable
 from tracker.sender import Sender
@@ -61,6 +61,7 @@ def init(
     id: int | str | None = None,
     dir: str | Path | None = None,
     settings: Settings | Mapping[str, Any] | None = None,
+    system_interval: float | None = None,
 ) -> Run:
     """Start recording a run and make it the current one (``tracker.log`` goes to it).
 
@@ -68,6 +69,8 @@ def init(
     ``TRACKER_RUN_ID`` (resume that run, e.g. from every rank), ``TRACKER_DIR`` (local
     spool root, ``./tracker-runs``), ``TRACKER_MODE``, ``TRACKER_PROJECT``, ``RANK``.
     ``settings`` overrides sender knobs (``Settings`` fields, e.g. ``finish_timeout``).
+    ``system_interval``: seconds between system-metrics samples (default
+    ``TRACKER_SYSTEM_INTERVAL`` or 2; 0 turns the sampler off; see ``tracker.system``).
     A run still open is finished first.
     """
     mode = mode or os.environ.get("TRACKER_MODE") or "online"
@@ -124,9 +127,11 @@ def init(
         else:
             run = _online_run(answer, body, server, api_key, root, opts, config_dict, rank_value, client)
             core._set_current(run)
+            system.start(run, system_interval)
             return run
     run = _offline_run(body, server, root, opts, config_dict, rank_value, project)
     core._set_current(run)
+    system.start(run, system_interval)
     return run
 
 
