@@ -12,6 +12,8 @@ from tuning.models import Sweep, SweepStatus, TrialState
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 GOOD_LR, BAD_LR = 0.003, 0.00001
+# Lean trials: no layer hooks or checkpoints (keys the example ignores if it lacks them).
+FIXED = {"epochs": 6, "width": 16, "watch": None, "keep_checkpoints": 0}
 
 
 def test_a_sweep_over_the_digits_cnn_prunes_bad_trials_and_finds_the_best(
@@ -32,7 +34,7 @@ def test_a_sweep_over_the_digits_cnn_prunes_bad_trials_and_finds_the_best(
         pruner="median",
         pruner_options={"n_startup_trials": 1},
         parallelism=1,
-        config={"epochs": 6, "width": 16},
+        config=FIXED,
         name="lr-search",
         server=server.url,
         api_key=api_key,
@@ -53,7 +55,7 @@ def test_a_sweep_over_the_digits_cnn_prunes_bad_trials_and_finds_the_best(
         run = Run.objects.get(pk=trial["run_id"])
         # Each trial is a normal run of the project, grouped under the sweep.
         assert (run.project.name, run.group, run.status) == ("digits", "lr-search", "finished")
-        assert run.config == {"epochs": 6, "width": 16, "lr": trial["params"]["lr"]}
+        assert run.config == {**FIXED, "lr": trial["params"]["lr"]}
         val_acc = metric_history(Metric.objects.get(run=run, key="val/acc"))
         # The pruner saw exactly the objective the run logged, epoch by epoch.
         assert [v for _, v in trial["intermediate"]] == val_acc.value
