@@ -5,6 +5,8 @@ from experiments.models import (
     ApiKey,
     Baseline,
     BatchReceipt,
+    Checkpoint,
+    Media,
     Metric,
     MetricDirectionOverride,
     PointChunk,
@@ -139,3 +141,41 @@ class MetricDirectionOverrideAdmin(admin.ModelAdmin):
     list_display = ("project", "key", "direction", "updated_at")
     list_filter = ("project", "direction")
     search_fields = ("key", "project__name")
+
+
+@admin.register(Media)
+class MediaAdmin(admin.ModelAdmin):
+    """Logged figures: confusion matrices, curves, histograms, model summaries."""
+
+    list_display = ("run", "kind", "name", "step", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "run__name", "run__project__name")
+    raw_id_fields = ("run",)
+    readonly_fields = ("run", "kind", "name", "step", "uid", "data", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(admin.ModelAdmin):
+    """Checkpoint files in the artifact store (deleting a row here leaves its file)."""
+
+    list_display = ("run", "step", "filename", "size", "best_metric", "created_at")
+    search_fields = ("filename", "sha256", "run__name", "run__project__name")
+    raw_id_fields = ("run",)
+    readonly_fields = (
+        "run",
+        "step",
+        "uid",
+        "filename",
+        "sha256",
+        "size",
+        "metrics",
+        "best_metric",
+        "path",
+        "created_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False

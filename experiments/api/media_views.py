@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from experiments import artifacts, media, services
@@ -45,29 +46,35 @@ def run_media_list(request: HttpRequest, user, run_id: int) -> dict:
     return {"media": [media.media_dict(i) for i in items[:MAX_LISTED]], "truncated": len(items) > MAX_LISTED}
 
 
-def raw_upload_view(view: Callable) -> Callable:
-    """Like ``api_view(("POST",))`` for a body that is a file, not JSON: the view gets
-    the request and reads the body as a stream (never ``request.body``, which would
-    hold it all in memory and is capped at the JSON limit)."""
+def raw_view(method: str, allow_session: bool = False) -> Callable:
+    """Like ``api_view`` for a body or an answer that is a file, not JSON: the view gets
+    the request and reads the body as a stream (never ``request.body``, which would hold
+    it all in memory and is capped at the JSON limit), and may return any response."""
 
-    @csrf_exempt
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        if request.method != "POST":
-            response = error_response(f"method {request.method} not allowed; use POST", None, 405)
-            response["Allow"] = "POST"
-            return response
-        try:
-            user = _authenticate(request, allow_session=False)
-            data, status = view(request, user, **kwargs)
-        except ApiError as exc:
-            return error_response(exc.message, exc.field, exc.status)
-        return json_response(data, status)
+    def decorator(view: Callable) -> Callable:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+            if request.method != method:
+                response = error_response(f"method {request.method} not allowed; use {method}", None, 405)
+                response["Allow"] = method
+                return response
+            try:
+                user = _authenticate(request, allow_session=allow_session)
+                result = view(request, user, **kwargs)
+            except ApiError as exc:
+                return error_response(exc.message, exc.field, exc.status)
+            if isinstance(result, HttpResponseBase):
+                return result
+            data, status = result
+            return json_response(data, status)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
-@raw_upload_view
+@raw_view("POST")
 def run_checkpoints_create(request: HttpRequest, user, run_id: int) -> tuple[dict, int]:
     upload = artifacts.parse_checkpoint_upload(request.GET, request.headers.get("Content-Length"))
     run = services.run_get_for_user(user, run_id)
@@ -100,8 +107,8 @@ def checkpoint_file_response(checkpoint: Checkpoint) -> FileResponse:
     return response
 
 
-@api_view(("GET",), allow_session=True)
-def run_checkpoint_file(request: HttpRequest, user, run_id: int, checkpoint_id: int) -> HttpResponse:
+@raw_view("GET", allow_session=True)
+def run_checkpoint_file(request: HttpRequest, user, run_id: int, checkpoint_id: int) -> HttpResponseBase:
     run = services.run_get_for_user(user, run_id)
     checkpoint = Checkpoint.objects.filter(run=run, pk=checkpoint_id).first()
     if checkpoint is None:

@@ -458,5 +458,186 @@ SCHEMA["paths"].update(
 )
 
 
+# --- Media and checkpoints (experiments.api.media_views) ---------------------------
+
+_MEDIA_ITEM = {
+    "type": "object",
+    "required": ["uid", "kind", "name", "step", "data"],
+    "properties": {
+        "uid": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+            "description": "Stored once per run.",
+        },
+        "kind": {
+            "type": "string",
+            "enum": ["confusion_matrix", "roc_curve", "pr_curve", "histogram", "model_summary"],
+        },
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "step": {"type": "integer", "minimum": 0},
+        "data": {
+            "type": "object",
+            "description": "confusion_matrix: {labels, matrix}; roc_curve/pr_curve: {curves: [{label, x, y, "
+            "thresholds, auc, positives}], average}; histogram: {edges, counts, nonfinite}; "
+            "model_summary: {model, rows: [{name, type, depth, params, trainable, bytes, shapes}], "
+            "total_params, trainable_params, bytes}",
+        },
+    },
+}
+_CHECKPOINT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "step": {"type": "integer"},
+        "uid": {"type": "string"},
+        "filename": {"type": "string"},
+        "sha256": {"type": "string"},
+        "size": {"type": "integer"},
+        "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+        "best_metric": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _query(name: str, schema: dict, required: bool = False, description: str = "") -> dict:
+    param = {"name": name, "in": "query", "required": required, "schema": schema}
+    return {**param, "description": description} if description else param
+
+
+SCHEMA["paths"].update(
+    {
+        "/runs/{run_id}/media": {
+            "post": {
+                "summary": "Store media items (all-or-nothing; an item whose uid is stored is skipped)",
+                "parameters": [_RUN_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {
+                                "items": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 1000,
+                                    "items": _MEDIA_ITEM,
+                                }
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {
+                        "description": "Stored",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "stored": {"type": "integer"},
+                                    "duplicates": {"type": "integer"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(*_WRITE_ERRORS),
+                },
+            },
+            "get": {
+                "summary": "The run's media, filtered by kind, name and step",
+                "parameters": [
+                    _RUN_ID,
+                    _query("kind", _MEDIA_ITEM["properties"]["kind"]),
+                    _query("name", {"type": "string"}),
+                    _query("step", {"type": "integer"}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Media",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "media": {"type": "array", "items": _MEDIA_ITEM},
+                                    "truncated": {"type": "boolean"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 404),
+                },
+            },
+        },
+        "/runs/{run_id}/checkpoints": {
+            "post": {
+                "summary": "Upload a checkpoint file (the body); SHA-256 and size are verified",
+                "parameters": [
+                    _RUN_ID,
+                    _query("step", {"type": "integer", "minimum": 0}, required=True),
+                    _query("sha256", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, required=True),
+                    _query("uid", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}, required=True),
+                    _query("filename", {"type": "string", "maxLength": 255}),
+                    _query("metrics", {"type": "string"}, description="JSON object {metric: number}"),
+                    _query("keep_best", {"type": "integer", "minimum": 1}, description="keep the k best"),
+                    _query("best_metric", {"type": "string"}, description="the metric that ranks them"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                "responses": {
+                    "201": {"description": "Stored", **_json(_CHECKPOINT)},
+                    "200": {"description": "Already stored (same uid)", **_json(_CHECKPOINT)},
+                    **_errors(400, 401, 404, 405, 413),
+                },
+            },
+            "get": {
+                "summary": "The run's checkpoints, or the one `which` picks",
+                "parameters": [
+                    _RUN_ID,
+                    _query("which", {"type": "string"}, description="best, latest or a step"),
+                    _query(
+                        "metric", {"type": "string"}, description="ranks `best` (default: the keep-best one)"
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Checkpoints",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {"checkpoints": {"type": "array", "items": _CHECKPOINT}},
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 404),
+                },
+            },
+        },
+        "/runs/{run_id}/checkpoints/{checkpoint_id}/file": {
+            "get": {
+                "summary": "Download a checkpoint (X-Checkpoint-Sha256 header)",
+                "parameters": [
+                    _RUN_ID,
+                    {"name": "checkpoint_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file",
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors(401, 404),
+                },
+            }
+        },
+    }
+)
+
+
 def schema_view(request: HttpRequest) -> HttpResponse:
     return json_response(SCHEMA)
