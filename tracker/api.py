@@ -69,6 +69,17 @@ class RunView:
         self._data = self._api._get(run_path(self._data["id"]))
         return self
 
+    def findings(self, *, include_dismissed: bool = False) -> list[dict[str, Any]]:
+        """What the server's analyzers found wrong with the run, most pressing first: one
+        dict per finding with ``kind``, ``severity`` ("critical", "warning", "info"),
+        ``title``, ``summary``, ``explanation``, ``remedies`` (best first), ``step_start``,
+        ``step_end``, ``evidence`` (numbers by name), ``keys`` (metrics concerned) and
+        ``dismissed``. Dismissed findings are left out unless ``include_dismissed``.
+        A running run is re-diagnosed every few seconds; an empty list means healthy
+        so far (or not yet diagnosed)."""
+        data = self._api._get(run_path(self._data["id"], "findings"))
+        return [f for f in data["findings"] if include_dismissed or not f.get("dismissed")]
+
     def history(self, keys: Iterable[str] | str | None = None, *, pandas: bool = False) -> Any:
         """Every stored point of ``keys`` (all metrics by default), one dict per point:
         ``key, step, value, wall_time, rank``; NaN/±inf come back as floats.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from experiments.api import compare_views, openapi, views
+from experiments.api import compare_views, diagnostics_views, openapi, views
 from experiments.api.media_views import run_checkpoint_file, run_checkpoints, run_media
 
 urlpatterns = [
@@ -27,4 +27,12 @@ urlpatterns = [
         run_checkpoint_file,
         name="api-run-checkpoint-file",
     ),
+    # Diagnostics (experiments.api.diagnostics_views)
+    path("runs/<int:run_id>/findings", diagnostics_views.run_findings, name="api-run-findings"),
+    path(
+        "runs/<int:run_id>/findings/<int:finding_id>/dismiss",
+        diagnostics_views.finding_dismiss,
+        name="api-run-finding-dismiss",
+    ),
+    path("projects/<str:name>/findings", diagnostics_views.project_findings, name="api-project-findings"),
 ]

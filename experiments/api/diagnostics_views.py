@@ -1,0 +1,70 @@
+"""API views for diagnostics: a run's findings (the Health panel reads the same), the
+project's per-run summary (the runs table's badges), and dismissing a finding."""
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from experiments import services
+from experiments.api.decorators import api_view, error_response
+from experiments.diagnostics import store
+from experiments.errors import ApiError, NotFound
+from experiments.selectors import projects_visible_to
+
+MAX_NOTE = 2000
+
+
+@api_view(("GET",), allow_session=True)
+def run_findings(request: HttpRequest, user, run_id: int) -> dict:
+    run = services.run_get_for_user(user, run_id)
+    return store.run_health(run)
+
+
+@api_view(("GET",), allow_session=True)
+def project_findings(request: HttpRequest, user, name: str) -> dict:
+    project = projects_visible_to(user).filter(name=name).first()
+    if project is None:
+        raise NotFound(f"project {name!r} does not exist or is not yours", "project")
+    raw = request.GET.getlist("run")
+    try:
+        run_ids = [int(value) for value in raw] if raw else None
+    except ValueError:
+        raise ApiError("run ids must be integers", "run") from None
+    health = store.project_health(project, run_ids)
+    return {"project": project.name, "runs": {str(run_id): item for run_id, item in health.items()}}
+
+
+def _parse_dismiss(body: Any) -> tuple[bool, str]:
+    if type(body) is not dict:
+        raise ApiError("request body must be a JSON object", "body")
+    dismissed = body.get("dismissed", True)
+    if type(dismissed) is not bool:
+        raise ApiError(f"must be true or false, got {dismissed!r:.40}", "dismissed")
+    note = body.get("note", "")
+    if type(note) is not str or len(note) > MAX_NOTE:
+        raise ApiError(f"must be a string of at most {MAX_NOTE} characters", "note")
+    return dismissed, note
+
+
+def _dismiss(request: HttpRequest, user, body, run_id: int, finding_id: int) -> dict:
+    dismissed, note = _parse_dismiss(body)
+    run = services.run_get_for_user(user, run_id)
+    return store.finding_dismiss(run=run, finding_id=finding_id, user=user, dismissed=dismissed, note=note)
+
+
+_dismiss_with_key = api_view(("POST",))(_dismiss)
+_dismiss_with_session = api_view(("POST",), allow_session=True)(_dismiss)
+
+
+@csrf_exempt  # API keys need no CSRF token; the session branch checks it itself
+def finding_dismiss(request: HttpRequest, run_id: int, finding_id: int) -> HttpResponse:
+    """``POST {"dismissed": true|false, "note": ""}``: with an API key like every write,
+    or from the run page with the browser's session and its CSRF token."""
+    if request.headers.get("Authorization") or request.method != "POST":
+        return _dismiss_with_key(request, run_id=run_id, finding_id=finding_id)
+    csrf = CsrfViewMiddleware(lambda r: HttpResponse())
+    if csrf.process_view(request, lambda r: HttpResponse(), (), {}) is not None:
+        return error_response("CSRF check failed: send the X-CSRFToken header", "X-CSRFToken", 403)
+    return _dismiss_with_session(request, run_id=run_id, finding_id=finding_id)
