@@ -639,5 +639,161 @@ SCHEMA["paths"].update(
 )
 
 
+# --- Diagnostics (experiments.api.diagnostics_views) ----------------------------------
+
+_SEVERITY = {"type": "string", "enum": ["critical", "warning", "info"]}
+_COUNTS = {
+    "type": "object",
+    "properties": {
+        "critical": {"type": "integer"},
+        "warning": {"type": "integer"},
+        "info": {"type": "integer"},
+    },
+}
+_FINDING = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "analyzer": {"type": "string"},
+        "kind": {
+            "type": "string",
+            "description": "overfitting, underfitting, not_converged, divergence, lr_too_high, lr_too_low, "
+            "exploding_gradients, vanishing_gradients, dead_relu, gpu_memory_pressure, gpu_underused, "
+            "collapsed_class, class_imbalance, no_validation (plug-ins may add more)",
+        },
+        "subject": {"type": "string", "description": "A layer, a GPU, a split, or empty."},
+        "severity": _SEVERITY,
+        "title": {"type": "string"},
+        "summary": {"type": "string"},
+        "explanation": {"type": "string"},
+        "remedies": {"type": "array", "items": {"type": "string"}, "description": "Best first."},
+        "evidence": {
+            "type": "object",
+            "description": "Numbers by name; names ending in _step, _pct, _bytes say their unit.",
+        },
+        "keys": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Metrics the evidence lies on.",
+        },
+        "marks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"step": {"type": "integer"}, "label": {"type": "string"}},
+            },
+        },
+        "step_start": {"type": ["integer", "null"]},
+        "step_end": {"type": ["integer", "null"]},
+        "score": {"type": "number"},
+        "first_seen_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "dismissed": {"type": "boolean"},
+        "dismissed_at": {"type": ["string", "null"], "format": "date-time"},
+        "dismissed_by": {"type": ["string", "null"]},
+        "dismiss_note": {"type": "string"},
+    },
+}
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "run": {"type": "integer"},
+        "status": {"type": "string"},
+        "diagnosed_at": {"type": ["string", "null"], "format": "date-time"},
+        "diagnosed_step": {"type": ["integer", "null"]},
+        "analyzer_errors": {"type": "object", "additionalProperties": {"type": "string"}},
+        "counts": _COUNTS,
+        "total": {"type": "integer", "description": "Findings not dismissed."},
+        "dismissed": {"type": "integer"},
+        "next": {
+            "type": "array",
+            "description": "What to try next: the first remedy of the most pressing findings.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "finding": {"type": "integer"},
+                    "severity": _SEVERITY,
+                    "title": {"type": "string"},
+                    "action": {"type": "string"},
+                },
+            },
+        },
+        "findings": {"type": "array", "items": _FINDING},
+    },
+}
+_FINDING_ID = {"name": "finding_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+SCHEMA["paths"].update(
+    {
+        "/runs/{run_id}/findings": {
+            "get": {
+                "summary": "What the analyzers found wrong with the run, most pressing first",
+                "parameters": [_RUN_ID],
+                "responses": {"200": {"description": "Health", **_json(_HEALTH)}, **_errors(401, 404)},
+            }
+        },
+        "/runs/{run_id}/findings/{finding_id}/dismiss": {
+            "post": {
+                "summary": "Dismiss a finding (or restore it with dismissed=false); holds for later passes",
+                "parameters": [_RUN_ID, _FINDING_ID],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "dismissed": {"type": "boolean", "default": True},
+                                "note": {"type": "string", "maxLength": 2000},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "The finding", **_json(_FINDING)},
+                    **_errors(*_WRITE_ERRORS),
+                },
+            }
+        },
+        "/projects/{name}/findings": {
+            "get": {
+                "summary": "Per run with findings not dismissed: counts, worst severity, titles",
+                "parameters": [
+                    _NAME,
+                    _query(
+                        "run",
+                        {"type": "array", "items": {"type": "integer"}},
+                        description="Only these runs (repeat the parameter).",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Health by run id",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "project": {"type": "string"},
+                                    "runs": {
+                                        "type": "object",
+                                        "additionalProperties": {
+                                            "type": "object",
+                                            "properties": {
+                                                "counts": _COUNTS,
+                                                "worst": _SEVERITY,
+                                                "titles": {"type": "array", "items": {"type": "string"}},
+                                            },
+                                        },
+                                    },
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
+    }
+)
+
+
 def schema_view(request: HttpRequest) -> HttpResponse:
     return json_response(SCHEMA)
