@@ -220,3 +220,14 @@ def test_a_run_whose_client_went_silent_is_marked_crashed_and_recovers_on_heartb
     assert runs_detect_crashed() == [run_id]
     assert dict(Run.objects.values_list("pk", "status")) == {run_id: "crashed", other: "running"}
     assert post(client, f"/api/v1/runs/{run_id}/heartbeat", {}, api_key).json()["status"] == "running"
+
+
+def test_the_openapi_schema_includes_the_sweeps_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert {"/sweeps", "/sweeps/{sweep_id}", "/sweeps/{sweep_id}/trials"} <= set(paths)
+    assert paths["/sweeps"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "project",
+        "entry_point",
+        "space",
+        "objective",
+    ]

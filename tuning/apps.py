@@ -6,3 +6,9 @@ class TuningConfig(AppConfig):
 
     name = "tuning"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from experiments.api.openapi import register_paths
+        from tuning.api.openapi import PATHS
+
+        register_paths(PATHS)
