@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "warmup_steps": 30,
     "watch": "all",  # tracker.watch(log=...): "gradients", "parameters", "all", or None
-    "log_freq": 20,
+    "log_freq": 25,
     "keep_checkpoints": 2,  # keep the best k by val/acc (0: no checkpoints)
 }
 CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

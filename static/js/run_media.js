@@ -121,8 +121,9 @@
       colorscale: [[0, "#f7f9ff"], [0.15, "#dbe4ff"], [0.4, "#93a9f7"], [0.7, "#4f63e0"], [1, "#27308f"]],
       zmin: 0, zmax: state.cm.normalised ? 1 : peak, colorbar: { thickness: 10, outlinewidth: 0, tickformat: "~g" },
     };
-    const ticks = { tickmode: "array", tickvals: d.labels.map((_, i) => i), ticktext: d.labels, ticks: "" };
-    const size = Math.max(320, Math.min(560, 60 + n * 34));
+    const ticks = { tickmode: "array", tickvals: d.labels.map((_, i) => i), ticktext: d.labels, ticks: "",
+      showgrid: false, zeroline: false, showline: false };
+    const size = Math.max(340, Math.min(600, 80 + n * 44));
     $("cm-chart").style.height = `${size}px`;
     plot($("cm-chart"), [trace], layout({
       height: size, annotations: annotations, margin: { l: 70, r: 10, t: 6, b: 52 },
@@ -296,7 +297,8 @@
           y: s.value.map((v) => (v === null ? null : v * scale)),
           name: spec.name ? spec.name(key) : seriesName(key), mode: "lines", type: "scatter", connectgaps: false,
           yaxis: spec.secondY === key ? "y2" : "y", meta: { key: key },
-          line: { width: dashed ? 2.2 : 1.6, dash: dashed ? "dash" : "solid", color: key === "grad/global_norm" ? "#1c2430" : PALETTE[i % PALETTE.length] },
+          line: { width: dashed ? 2.2 : 1.6, dash: dashed ? "dash" : (spec.secondY === key ? "dot" : "solid"),
+            color: key === "grad/global_norm" ? "#1c2430" : PALETTE[i % PALETTE.length] },
           hovertemplate: `${spec.name ? spec.name(key) : seriesName(key)}: %{y:.4~g}<extra></extra>`,
         };
       });
@@ -309,7 +311,12 @@
         xaxis: { title: { text: spec.time ? "time (s)" : "step", standoff: 6 }, gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd" },
         yaxis: { type: spec.logY ? "log" : "linear", gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd", tickformat: spec.logY ? "" : "~g", exponentformat: "e" },
       });
-      if (spec.secondY) lay.yaxis2 = { overlaying: "y", side: "right", showgrid: false, tickformat: "~g", title: { text: "samples/s" } };
+      if (spec.secondY) {
+        lay.yaxis2 = { overlaying: "y", side: "right", showgrid: false, rangemode: "tozero", tickformat: ".3~s",
+          title: { text: "samples/s", standoff: 4 } };
+        lay.yaxis.rangemode = "tozero";
+        lay.yaxis.title = { text: "steps/s", standoff: 4 };
+      }
       plot(chart.node, traces, lay);
       const sampled = body.series.filter((s) => s.downsampled);
       chart.note.textContent = sampled.length ? "downsampled" : "";
@@ -405,8 +412,9 @@
     const metric = rows.map((r) => r.best_metric).filter(Boolean).pop();
     $("checkpoints-note").textContent = metric ? `best by ${metric} is marked; older ones may have been pruned by keep-best` : "";
     $("checkpoints-table").tBodies[0].replaceChildren(...rows.slice().reverse().map((r) => {
-      const metrics = el("td", { class: "metrics" });
-      Object.entries(r.metrics).forEach(([k, v]) => metrics.append(el("span", { class: k === metric ? "chip strong" : "chip", text: `${k} ${Number(v).toPrecision(4)}` })));
+      const chips = el("div", { class: "metric-chips" });
+      const metrics = el("td", {}, chips);
+      Object.entries(r.metrics).forEach(([k, v]) => chips.append(el("span", { class: k === metric ? "chip strong" : "chip", text: `${k} ${Number(v).toPrecision(4)}` })));
       const step = el("td", { class: "num", text: String(r.step) });
       if (r.best) step.prepend(el("span", { class: "badge badge-finished", text: "best" }), " ");
       return el("tr", { "data-checkpoint": String(r.id) }, step, metrics, el("td", { class: "num", text: fmtBytes(r.size) }),
