@@ -201,7 +201,7 @@ def test_divergence_at_learning_rate_10_names_the_first_nan(sdk, digits):
     assert (finding.step_start, finding.step_end) == (start, 29)
     assert finding.evidence["growth_before_nonfinite"] > 1e6
     assert "grad/global_norm" in finding.evidence["also_nonfinite"]
-    assert finding.remedies[0].startswith("Lower the learning rate: the config has lr=10; try 1")
+    assert finding.remedies[0].startswith("Lower the learning rate: lr/group0 was 10; try 1 (10× lower)")
     assert "clip_grad_norm_" in finding.remedies[1]
     assert "exploding_gradients" in found  # the norms went with it
 

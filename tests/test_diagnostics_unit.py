@@ -85,7 +85,7 @@ def test_gpu_memory_pressure_from_a_recorded_series(owner):
     assert finding.severity == "warning"  # 95.6%: under the 97% critical line
     assert finding.evidence["peak_reserved_bytes"] == int(76.5 * GIB)
     assert finding.evidence["total_bytes"] == 80 * GIB
-    assert finding.evidence["peak_reserved_pct"] == pytest.approx(95.6, abs=0.05)
+    assert finding.evidence["peak_reserved_share_pct"] == pytest.approx(95.6, abs=0.05)
     assert finding.evidence["peak_allocated_bytes"] == 60 * GIB
     assert (finding.step_start, finding.step_end) == (400, 780)  # every sample at >= 90% of the card
     assert finding.remedies[0].startswith("Halve the batch size (batch_size=256 → 128)")

@@ -51,13 +51,11 @@ class DeadActivations(Analyzer):
                     title=f"Dead ReLUs: {stats.pct(recent)} of layer {layer}'s outputs are zero",
                     summary=(
                         f"Layer {layer} outputs exactly zero for {stats.pct(recent)} of its values since "
-                        "step "
-                        f"{start} (it started at {stats.pct(initial)})."
+                        f"step {start} (it started at {stats.pct(initial)})."
                     ),
                     explanation=(
-                        "A ReLU unit whose input is negative for every example outputs zero and passes "
-                        "back a "
-                        "zero gradient, so nothing can ever revive it: it is dead. A few dead units are "
+                        "A ReLU unit whose input is negative for every example outputs zero and passes back "
+                        "a zero gradient, so nothing can ever revive it: it is dead. A few dead units are "
                         "normal; most of a layer dead means that layer carries almost no information and the "
                         "network is much smaller than it looks. It typically happens when one large update "
                         "(a learning rate too high) or a negative bias pushes the pre-activations below zero "

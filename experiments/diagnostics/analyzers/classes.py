@@ -100,8 +100,8 @@ class Classes(Analyzer):
             title = f"Collapsed class{'es' if len(names) > 1 else ''}: {', '.join(names[:4])}"
             summary = (
                 f"On {split}, recall is "
-                f"{', '.join(f'{labels[i]} {stats.pct(recall[i])}' for i in collapsed[:4])}: "
-                f"the model (almost) never predicts {'them' if len(names) > 1 else 'it'} correctly."
+                f"{', '.join(f'{labels[i]} {stats.pct(recall[i])}' for i in collapsed[:4])}: the model "
+                f"(almost) never predicts {'them' if len(names) > 1 else 'it'} correctly."
             )
         return Finding(
             kind="collapsed_class",
@@ -114,8 +114,7 @@ class Classes(Analyzer):
                 "score well overall while ignoring it entirely. It happens when the class is rare in the "
                 "training data (predicting the common class is the cheapest way to lower the loss early on), "
                 "when it is hard to tell from another class, or when its labels are wrong. If one class "
-                "soaks "
-                "up nearly all predictions, the model has collapsed to a constant answer."
+                "soaks up nearly all predictions, the model has collapsed to a constant answer."
             ),
             remedies=REMEDIES,
             step_start=start,
@@ -153,18 +152,16 @@ class Classes(Analyzer):
             severity=FindingSeverity.WARNING if behind else FindingSeverity.INFO,
             title=f"Class imbalance: {labels[big]} has {stats.fmt(ratio)}× the examples of {labels[small]}",
             summary=(
-                f"In the {split} matrix at step {step}, class {labels[big]} has {int(support[big])} "
-                "examples and "
-                f"{labels[small]} {int(support[small])}; recall {stats.pct(recall[big])} vs "
-                f"{stats.pct(recall[small])}, "
-                f"balanced accuracy {stats.pct(macro)} against accuracy {stats.pct(accuracy)}."
+                f"In the {split} matrix at step {step}, class {labels[big]} has {int(support[big])} examples "
+                f"and {labels[small]} {int(support[small])}; recall {stats.pct(recall[big])} vs "
+                f"{stats.pct(recall[small])}, balanced accuracy {stats.pct(macro)} against accuracy "
+                f"{stats.pct(accuracy)}."
             ),
             explanation=(
                 "With classes this uneven, the loss and the accuracy are dominated by the common classes: "
                 "the model gains most by getting those right and may neglect the rare ones, and accuracy "
-                "hides "
-                "it. Whether that matters depends on the task, but it should be a choice, measured by a "
-                "metric that weighs every class (balanced accuracy, macro-F1)."
+                "hides it. Whether that matters depends on the task, but it should be a choice, measured by "
+                "a metric that weighs every class (balanced accuracy, macro-F1)."
             ),
             remedies=REMEDIES,
             step_start=step,

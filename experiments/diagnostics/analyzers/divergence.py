@@ -5,36 +5,35 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.diagnostics import stats
+from experiments.diagnostics.analyzers.learning_rate import learning_rate_source
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import Curve, RunData
 from experiments.models import FindingSeverity
 
 EXPLANATION = (
-    "A loss that turns NaN or infinite, or climbs orders of magnitude above its best, means the "
-    "optimisation has left the region where the model learns. Once a NaN reaches the weights every "
-    "later step computes NaN too, so nothing after that point is training. The usual cause is an "
-    "update too large for the curvature of the loss: weights and activations grow geometrically "
-    "until they overflow float32 (about 3.4e38). Other causes are a log(0) or a division by zero in "
-    "the loss, NaN/inf already in the inputs, and float16 overflow without loss scaling."
+    "A loss that turns NaN or infinite, or climbs orders of magnitude above its best, means the optimisation "
+    "has left the region where the model learns. Once a NaN reaches the weights every later step computes "
+    "NaN too, so nothing after that point is training. The usual cause is an update too large for the "
+    "curvature of the loss: weights and activations grow geometrically until they overflow float32 (about "
+    "3.4e38). Other causes are a log(0) or a division by zero in the loss, NaN/inf already in the inputs, "
+    "and float16 overflow without loss scaling."
 )
 
 
 def _remedies(run: RunData, clip_at: float | None) -> list[str]:
-    lr = run.config_number("lr", "learning_rate", "optimizer.lr", "optim.lr")
+    lr, source = learning_rate_source(run)
     if lr:
-        first = (
-            f"Lower the learning rate: the config has lr={stats.fmt(lr)}; try {stats.fmt(lr / 10)} "
-            "(10× lower)."
-        )
+        said = "the config has lr=" if source == "the config" else f"{source} was "
+        first = f"Lower the learning rate: {said}{stats.fmt(lr)}; try {stats.fmt(lr / 10)} (10× lower)."
     else:
         first = "Lower the learning rate (10× is a good first try), with a warm-up over the first steps."
     clip = stats.fmt(clip_at) if clip_at else "1.0"
     return [
         first,
-        f"Clip gradients before the optimizer step: "
-        f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip}).",
-        "Guard divisions and logs with an eps (x / (y + 1e-8), torch.log(p + 1e-8)); use F.cross_entropy "
-        "or log_softmax instead of log(softmax(x)).",
+        "Clip gradients before the optimizer step: torch.nn.utils.clip_grad_norm_(model.parameters(), "
+        f"max_norm={clip}).",
+        "Guard divisions and logs with an eps (x / (y + 1e-8), torch.log(p + 1e-8)); use F.cross_entropy or "
+        "log_softmax instead of log(softmax(x)).",
         "Normalise the inputs (zero mean, unit variance) and, for a regression, the targets.",
         "Check the data: assert torch.isfinite(batch).all() on inputs and targets; with float16 use "
         "torch.amp.GradScaler (or bfloat16).",
@@ -113,8 +112,8 @@ class Divergence(Analyzer):
             severity=FindingSeverity.CRITICAL,
             title=f"Divergence: {curve.key} became {what} at step {first_step}",
             summary=(
-                f"{curve.key} turned {what} at step {first_step}{grew}; "
-                f"{evidence['nonfinite_points']} of its points are not finite."
+                f"{curve.key} turned {what} at step {first_step}{grew}; {evidence['nonfinite_points']} of "
+                "its points are not finite."
             ),
             explanation=EXPLANATION,
             remedies=_remedies(run, self._clip_hint(run, start + 1)),

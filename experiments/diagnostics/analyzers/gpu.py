@@ -85,7 +85,7 @@ class Gpu(Analyzer):
             "device": f"gpu{device}",
             "peak_reserved_bytes": int(peak),
             "total_bytes": int(total),
-            "peak_reserved_pct": stats.rounded(100 * share, 3),
+            "peak_reserved_share_pct": stats.rounded(100 * share, 3),
             "peak_step": reserved.max_step,
             "free_at_peak_bytes": int(total - peak),
         }
@@ -94,25 +94,21 @@ class Gpu(Analyzer):
         batch = run.config_number("batch_size", "batch", "train.batch_size")
         remedies = [
             f"Halve the batch size (batch_size={int(batch)} → {max(1, int(batch) // 2)}) and accumulate "
-            "gradients "
-            "over 2 steps to keep the effective batch."
+            "gradients over 2 steps to keep the effective batch."
             if batch
             else "Use a smaller batch and accumulate gradients over several steps to keep the effective "
             "batch.",
             "Mixed precision: run forward and loss under torch.autocast('cuda', dtype=torch.bfloat16).",
             "Activation checkpointing (torch.utils.checkpoint.checkpoint) on the largest blocks trades "
-            "compute "
-            "for memory.",
-            "Free what evaluation and logging hold: torch.no_grad() for evaluation, .item()/.detach() on "
-            "logged "
-            "tensors, del large intermediates.",
+            "compute for memory.",
+            "Free what evaluation and logging hold: evaluate under torch.no_grad(), log tensor.item() "
+            "rather than tensors, del large intermediates.",
         ]
         if peak_allocated is not None and (peak - peak_allocated) / total >= limits["fragmentation"]:
             remedies.insert(
                 1,
                 f"Reserved {stats.gib(peak)} but allocated at most {stats.gib(peak_allocated)}: "
-                "fragmentation. Set "
-                "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True.",
+                "fragmentation. Set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True.",
             )
         critical = share >= limits["memory_critical"]
         keys = [key, *([f"sys/gpu{device}/memory_peak"] if peak_allocated is not None else [])]
@@ -127,11 +123,9 @@ class Gpu(Analyzer):
             ),
             explanation=(
                 "PyTorch's caching allocator keeps the memory it reserved; when a request does not fit in "
-                "what "
-                "is left (a longer sequence, a bigger evaluation batch, a fragmented cache) the step fails "
-                "with "
-                "CUDA out of memory, possibly hours into the run. With under a tenth of the device free, "
-                "any variation in input size is a risk."
+                "what is left (a longer sequence, a bigger evaluation batch, a fragmented cache) the step "
+                "fails with CUDA out of memory, possibly hours into the run. With under a tenth of the "
+                "device free, any variation in input size is a risk."
             ),
             remedies=remedies,
             step_start=start,
@@ -182,9 +176,8 @@ class Gpu(Analyzer):
             severity=FindingSeverity.WARNING if very_low else FindingSeverity.INFO,
             title=f"GPU under-used: gpu{device} busy {stats.fmt(median_util)}% of the time",
             summary=(
-                f"gpu{device}'s median utilisation is {stats.fmt(median_util)}% while {throughput_key} "
-                "holds steady "
-                f"at {stats.fmt(stats.median(rate))} (±{stats.pct(cv)}): the GPU waits for work."
+                f"gpu{device}'s median utilisation is {stats.fmt(median_util)}% while {throughput_key} holds "
+                f"steady at {stats.fmt(stats.median(rate))} (±{stats.pct(cv)}): the GPU waits for work."
             ),
             explanation=(
                 "Steady throughput with an idle GPU means each step is limited by something other than the "
@@ -194,16 +187,14 @@ class Gpu(Analyzer):
             ),
             remedies=[
                 f"More DataLoader workers (num_workers={int(workers)} → {int(workers) * 2 or 4}), with "
-                "pin_memory=True, "
-                "persistent_workers=True and prefetch_factor=4."
+                "pin_memory=True, persistent_workers=True and prefetch_factor=4."
                 if workers is not None
                 else "DataLoader(num_workers=4–8, pin_memory=True, persistent_workers=True, "
                 "prefetch_factor=4).",
                 "A larger batch size fills the GPU better (scale the learning rate with it).",
                 "Move preprocessing and augmentation to the GPU, or precompute it.",
                 "Copy batches with .to(device, non_blocking=True); profile a few steps with torch.profiler "
-                "to see "
-                "where the time goes.",
+                "to see where the time goes.",
             ],
             step_start=int(util.step[len(util) // 10]),
             step_end=int(util.step[-1]),

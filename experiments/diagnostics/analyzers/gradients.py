@@ -83,9 +83,8 @@ class Gradients(Analyzer):
         else:
             what = (
                 f"{n_spikes} spike{'s' if n_spikes != 1 else ''} of {key} over "
-                f"{stats.fmt(limits['spike_factor'])}× "
-                f"the norm before them, up to {stats.fmt(peak_value)} at step {int(curve.step[peak])} "
-                f"(typical {stats.fmt(typical)})"
+                f"{stats.fmt(limits['spike_factor'])}× the norm before them, up to {stats.fmt(peak_value)} "
+                f"at step {int(curve.step[peak])} (typical {stats.fmt(typical)})"
             )
         if nonfinite.any():
             what += f"; {int(nonfinite.sum())} norms are NaN/inf"
@@ -103,13 +102,12 @@ class Gradients(Analyzer):
                 "(outliers, unnormalised inputs) or a learning rate too high for sharp regions of the loss."
             ),
             remedies=[
-                f"Clip the gradient norm before optimizer.step(): "
-                f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip}) (about 2× the "
-                "typical norm).",
+                "Clip the gradient norm before optimizer.step(): "
+                f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip}) (about 2× the typical "
+                "norm).",
                 "Lower the learning rate, or add a warm-up.",
                 f"Look at the batches of steps {', '.join(map(str, spike_steps[:5]))}: outliers or "
-                "unnormalised "
-                "inputs produce single huge gradients."
+                "unnormalised inputs produce single huge gradients."
                 if spike_steps
                 else "Normalise inputs and check for outliers in the data.",
                 "Normalisation layers (LayerNorm/BatchNorm) and a careful initialisation keep norms in "
@@ -171,15 +169,14 @@ class Gradients(Analyzer):
             title=f"Vanishing gradients: early layers get {stats.fmt(orders)} orders of magnitude less",
             summary=(
                 f"The gradient norm of the first layers ({layers[0]}: {stats.fmt(recent[0])}) is "
-                f"{stats.fmt(ratio)} of the last layers' ({layers[-1]}: {stats.fmt(recent[-1])}), "
-                f"over {len(layers)} layers."
+                f"{stats.fmt(ratio)} of the last layers' ({layers[-1]}: {stats.fmt(recent[-1])}), over "
+                f"{len(layers)} layers."
             ),
             explanation=(
                 "Backpropagation multiplies the gradient by each layer's local derivative on its way back to "
                 "the input. Saturating activations (sigmoid's derivative is at most 0.25, tanh's at most 1 "
-                "and "
-                "much less when saturated) and poorly scaled weights shrink it at every layer, so in a deep "
-                "stack the first layers receive almost nothing and stop learning, while the last layers "
+                "and much less when saturated) and poorly scaled weights shrink it at every layer, so in a "
+                "deep stack the first layers receive almost nothing and stop learning, while the last layers "
                 "train on features that never improve."
             ),
             remedies=[

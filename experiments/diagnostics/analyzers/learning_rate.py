@@ -10,15 +10,22 @@ from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData
 from experiments.models import FindingSeverity
 
+LR_KEYS = ("lr/group0", "lr", "learning_rate", "train/lr")
+LR_CONFIG = ("lr", "learning_rate", "optimizer.lr", "optim.lr")
 
-def learning_rate(run: RunData) -> float | None:
-    """The learning rate the run used last: ``lr/group0`` (``tracker.watch`` with an
-    optimizer logs it), another ``lr`` metric, or the config."""
-    for key in ("lr/group0", "lr", "learning_rate", "train/lr"):
+
+def learning_rate_source(run: RunData) -> tuple[float | None, str]:
+    """The learning rate the run used last and where it comes from: ``lr/group0``
+    (``tracker.watch`` with an optimizer logs it), another ``lr`` metric, or the config."""
+    for key in LR_KEYS:
         metric = run.metrics.get(key)
         if metric is not None and metric.last_value is not None:
-            return float(metric.last_value)
-    return run.config_number("lr", "learning_rate", "optimizer.lr", "optim.lr")
+            return float(metric.last_value), key
+    return run.config_number(*LR_CONFIG), "the config"
+
+
+def learning_rate(run: RunData) -> float | None:
+    return learning_rate_source(run)[0]
 
 
 def update_ratio(run: RunData) -> float | None:
@@ -99,9 +106,8 @@ class LearningRate(Analyzer):
                 "With a learning rate that is too large, each update overshoots the valley of the loss: the "
                 "next batch's loss lands on the other side, higher, and training zig-zags instead of "
                 "descending. The curve then looks like noise around a level that does not fall. "
-                "Batch-to-batch "
-                "noise alone does not do this: it shrinks with the loss, while here the loss has not "
-                "improved."
+                "Batch-to-batch noise alone does not do this: it shrinks with the loss, while here the loss "
+                "has not improved."
             ),
             remedies=remedies,
             step_start=start,
@@ -160,16 +166,14 @@ class LearningRate(Analyzer):
             ),
             explanation=(
                 "A loss that creeps along at its starting value, smoothly and without bouncing, is taking "
-                "steps "
-                "too small to get anywhere in the time the run has. Before the step size, rule out a model "
-                "that does not get the gradient: frozen parameters, an optimizer given the wrong parameters, "
-                "or a scheduler that decayed the rate to zero."
+                "steps too small to get anywhere in the time the run has. Before the step size, rule out a "
+                "model that does not get the gradient: frozen parameters, an optimizer given the wrong "
+                "parameters, or a scheduler that decayed the rate to zero."
             ),
             remedies=[
                 f"Raise the learning rate 10× (from {stats.fmt(lr)} to {stats.fmt(lr * 10)}); an LR range "
-                "test "
-                "(grow it exponentially over ~100 steps, take ~1/10 of where the loss is lowest) finds the "
-                "range."
+                "test (grow it exponentially over ~100 steps, take ~1/10 of where the loss is lowest) finds "
+                "the range."
                 if lr
                 else "Raise the learning rate 10×; an LR range test finds the range.",
                 "Check the optimizer holds the model's trainable parameters (requires_grad=True, the right "

@@ -11,11 +11,11 @@ from experiments.diagnostics.data import RunData, values_at
 from experiments.models import Checkpoint, FindingSeverity
 
 EXPLANATION = (
-    "The validation loss measures the model on data it does not train on. While both losses fall the "
-    "model is learning things that generalise; once the training loss keeps falling but the validation "
-    "loss turns and rises, the model is fitting the particular training examples (their noise) at the "
-    "expense of new ones. Every step after the validation minimum makes the model worse for real use, "
-    "so the best model of this run is the one at that step."
+    "The validation loss measures the model on data it does not train on. While both losses fall the model "
+    "is learning things that generalise; once the training loss keeps falling but the validation loss turns "
+    "and rises, the model is fitting the particular training examples (their noise) at the expense of new "
+    "ones. Every step after the validation minimum makes the model worse for real use, so the best model of "
+    "this run is the one at that step."
 )
 REMEDIES_TAIL = [
     "Add weight decay (AdamW(weight_decay=0.01–0.1) or L2 on the weights).",
@@ -109,7 +109,7 @@ class Overfitting(Analyzer):
                 "train_recent": stats.rounded(float(train[-1])),
                 "train_drop_pct": stats.rounded(100 * stats.relative_drop(train[best], train[-1]), 3),
             }
-            train_text = f" while {train_key} fell from {stats.fmt(train[best])} to {stats.fmt(train[-1])}"
+            train_text = f", while {train_key} fell from {stats.fmt(train[best])} to {stats.fmt(train[-1])}"
             keys.append(train_key)
         severity = (
             FindingSeverity.CRITICAL if loss and rise >= limits["critical_rise"] else FindingSeverity.WARNING
@@ -118,8 +118,7 @@ class Overfitting(Analyzer):
         checkpoint = self._checkpoint_near(run, best_step)
         stop = (
             f"Early stopping at step {best_step} (best {key} {stats.fmt(values[best])}), patience "
-            f"~{patience} "
-            "evaluations; keep the model from that step"
+            f"~{patience} evaluations; keep the model from that step"
             + (
                 f": your checkpoint at step {checkpoint} is the one to use."
                 if checkpoint is not None
@@ -181,8 +180,8 @@ class Overfitting(Analyzer):
             title="Train/validation gap keeps growing",
             summary=(
                 f"{key} is {stats.pct(relative)} above {train_key} and the gap grew "
-                f"×{stats.fmt(recent / earlier)} "
-                f"over the last third of the evaluations while validation stopped improving."
+                f"×{stats.fmt(recent / earlier)} over the last third of the evaluations while validation "
+                "stopped improving."
             ),
             explanation=(
                 "The model keeps getting better on its training data but not on held-out data: what it "

@@ -39,24 +39,20 @@ class Validation(Analyzer):
                     f"The run logged {len(training_keys)} training "
                     f"metric{'s' if len(training_keys) != 1 else ''} "
                     f"({', '.join(training_keys[:4])}{'…' if len(training_keys) > 4 else ''}) and none on "
-                    "held-out "
-                    "data, so overfitting cannot be judged."
+                    "held-out data, so overfitting cannot be judged."
                 ),
                 explanation=(
                     "The training loss always improves with enough capacity: it says how well the model fits "
                     "the examples it sees, not how well it does on new ones. A validation split, evaluated "
                     "regularly, is what shows when the model stops generalising, which checkpoint to keep "
-                    "and "
-                    "whether a change helped."
+                    "and whether a change helped."
                 ),
                 remedies=[
                     "Hold out a validation split (sklearn.model_selection.train_test_split(x, y, "
-                    "test_size=0.2, "
-                    "stratify=y)) and log it every epoch: tracker.log({'val/loss': ..., 'val/acc': ...}, "
-                    "step=step).",
+                    "test_size=0.2, stratify=y)) and log it every epoch: tracker.log({'val/loss': ..., "
+                    "'val/acc': ...}, step=step).",
                     "Evaluate in model.eval() mode under torch.no_grad(), and log the confusion matrix of "
-                    "that "
-                    "split: tracker.log_confusion_matrix(y_true, y_pred, split='val').",
+                    "that split: tracker.log_confusion_matrix(y_true, y_pred, split='val').",
                 ],
                 step_start=first,
                 step_end=run.last_step,
