@@ -110,6 +110,7 @@ def test_gradient_parameter_update_and_activation_statistics_match_the_model(rec
         assert got["act/relu/zero_frac"] == pytest.approx(float((relu == 0).float().mean()), abs=1e-7)
         assert got["act/relu/mean"] == pytest.approx(float(relu.mean()), rel=1e-5)
         assert got["act/conv/std"] == pytest.approx(float(activations["conv"].std(correction=0)), rel=1e-5)
+        assert "act/head.0/mean" not in got  # a Flatten repeats its input: no statistics of its own
     assert not any(k.startswith(("grad/", "act/")) for k in logged(rows, 1))  # not a log step
 
     hists = [i for i in items if i["kind"] == "histogram"]

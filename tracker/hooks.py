@@ -9,7 +9,7 @@ Every ``log_freq``-th training forward pass of the watched model is a *log step*
 - ``update/<layer>/ratio``: ``|W_after - W_before| / |W_before|`` across the optimizer
   step (needs the optimizer; the parameters are copied for the duration of that step);
 - ``act/<module>/mean``, ``/std`` (population), ``/zero_frac`` of every leaf module's
-  output (``log="all"``);
+  output (``log="all"``; not of Flatten, Identity and Dropout, which repeat their input);
 - histograms (64 bins over the tensor's range) of each parameter's gradient and values
   (media ``grad/<parameter>`` and ``param/<parameter>``).
 
@@ -39,6 +39,18 @@ logger = logging.getLogger("tracker")
 
 MODES = ("gradients", "parameters", "all")
 BINS = 64
+# Leaf modules whose output repeats their input's values (reshaped, or dropped at random):
+# their activation statistics would only duplicate the previous module's.
+_PASS_THROUGH = {
+    "Flatten",
+    "Unflatten",
+    "Identity",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+}
 
 
 def _first_tensor(value: Any) -> Any:
@@ -132,7 +144,8 @@ class Watch:
                 self.handles.append(param.register_post_accumulate_grad_hook(self._grad_ready))
         if self.activations:
             for name, module in model.named_modules():
-                if name and not any(True for _ in module.children()):
+                leaf = name and not any(True for _ in module.children())
+                if leaf and type(module).__name__ not in _PASS_THROUGH:
                     self.handles.append(module.register_forward_hook(self._activation(name)))
         if self.optimizer is not None:
             self.handles.append(self.optimizer.register_step_pre_hook(self._step_begins))
