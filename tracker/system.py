@@ -286,6 +286,7 @@ class SystemSampler:
         self._last: tuple[int, float] | None = None  # (run step, monotonic time)
         self._facts_done = False
         self.samples = 0
+        self._pid = os.getpid()
 
     def start(self) -> SystemSampler:
         self.run._closers.append(self.stop)
@@ -294,6 +295,8 @@ class SystemSampler:
         return self
 
     def stop(self) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked child: the sampler thread and NVML belong to the parent
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():

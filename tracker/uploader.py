@@ -155,7 +155,7 @@ class Uploader:
         self._retry_at = 0.0
         self._busy = False
         self.dropped = 0
-        self._pid = os.getpid()
+        self._pid = os.getpid()  # the process whose thread and connection these are
 
     # -- training thread ---------------------------------------------------------------
     def add_media(self, items: list[dict]) -> None:
@@ -184,8 +184,14 @@ class Uploader:
         self._wake.set()
 
     def _start(self) -> None:
-        if self._thread is None or os.getpid() != self._pid:
+        if os.getpid() != self._pid:
+            # A forked child (a DataLoader worker...): the parent's connection may be mid-
+            # request and must not be touched. The child only spools, for a later sync.
             self._pid = os.getpid()
+            self.client = None
+            self._lock = threading.Lock()
+            self._thread = None
+        if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="tracker-uploader", daemon=True)
             self._thread.start()
 
@@ -195,6 +201,8 @@ class Uploader:
     def close(self, timeout: float) -> int:
         """Upload what is queued for at most ``timeout`` s; returns how many items are
         left (on disk, for ``sync_uploads``)."""
+        if os.getpid() != self._pid:
+            return 0  # a forked child that never uploaded: the parent's objects are not ours
         self._closing = True
         self._deadline = time.monotonic() + timeout
         self._wake.set()
