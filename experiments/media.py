@@ -354,13 +354,28 @@ def _evenly(values: list, limit: int) -> list:
 
 
 def media_index(run: Run) -> dict:
-    """What the run has, for its page: names and steps per kind (no data)."""
-    index: dict[str, dict[str, list[int]]] = {kind: {} for kind in MediaKind.values}
-    rows = Media.objects.filter(run=run).order_by("kind", "name", "step").values_list("kind", "name", "step")
+    """What the run has, for its page: per kind, the names and their steps; for
+    histograms (one per tensor per log step: many) the names and how many steps."""
+    from django.db.models import Count
+
+    index: dict[str, dict] = {kind: {} for kind in MediaKind.values}
+    rows = (
+        Media.objects.filter(run=run)
+        .exclude(kind=MediaKind.HISTOGRAM)
+        .order_by("kind", "name", "step")
+        .values_list("kind", "name", "step")
+    )
     for kind, name, step in rows:
         steps = index[kind].setdefault(name, [])
         if not steps or steps[-1] != step:
             steps.append(step)
+    histograms = (
+        Media.objects.filter(run=run, kind=MediaKind.HISTOGRAM)
+        .values("name")
+        .annotate(steps=Count("step", distinct=True))
+        .order_by("name")
+    )
+    index[MediaKind.HISTOGRAM] = {row["name"]: row["steps"] for row in histograms}
     return index
 
 

@@ -447,8 +447,8 @@
     if (names.length) {
       const previous = state.dist.name;
       state.dist.name = fillSelect($("dist-name"), names, state.dist.name || names.find((n) => n.startsWith("grad/")) || names[0]);
-      const steps = m.histogram[state.dist.name];
-      if (previous !== state.dist.name || !state.dist.data || state.dist.data.total_steps !== steps.length) jobs.push(loadDistribution());
+      const count = m.histogram[state.dist.name]; // histograms are counted, not listed
+      if (previous !== state.dist.name || !state.dist.data || state.dist.data.total_steps !== count) jobs.push(loadDistribution());
     }
     const hasSummary = Object.keys(m.model_summary || {}).length > 0;
     $("summary-card").hidden = !hasSummary;
