@@ -93,7 +93,7 @@ def test_per_device_memory_utilisation_temperature_and_power_come_from_cuda_and_
     assert values["sys/gpu0/memory_utilization"] == 40
     assert (values["sys/gpu0/temperature"], values["sys/gpu0/power"]) == (71, 612.5)
     assert run.rows == [(0, values)]  # logged at the run's last step
-    assert run.summary["system/gpu"] == "NVIDIA H100 80GB HBM3"
+    assert run.summary["system/gpu"] == run.summary["system/gpu_name"] == "NVIDIA H100 80GB HBM3"
     assert run.summary["system/gpu_count"] == 2
     assert run.summary["system/gpu_memory_total"] == 80 * GIB
     assert run.summary["system/gpu_peak_memory_allocated"] == 3 * GIB

@@ -13,7 +13,7 @@
 The first sample is taken one interval after ``init`` (a shorter run records none).
 
 and keeps the hardware and peaks in the run summary: ``system/gpu`` (the GPU model, or
-"none"), ``system/gpu_count``, ``system/gpu_memory_total``,
+"none"; also ``system/gpu_name`` once there is one), ``system/gpu_count``, ``system/gpu_memory_total``,
 ``system/gpu_peak_memory_allocated``, ``system/cpu_count``, ``system/cpu_model``,
 ``system/ram_total``, ``system/peak_rss``.
 
@@ -338,6 +338,7 @@ class SystemSampler:
                 names = gpus.names()
                 distinct = sorted(set(names))
                 summary["system/gpu"] = distinct[0] if len(distinct) == 1 else ", ".join(distinct)
+                summary["system/gpu_name"] = summary["system/gpu"]  # what comparisons look for
                 summary["system/gpu_count"] = len(names)
                 summary["system/gpu_memory_total"] = max(gpus.total(d) for d in range(len(names)))
             except Exception as exc:
