@@ -312,3 +312,18 @@ def test_live_passes_are_coalesced_per_run_with_a_trailing_pass():
     assert all(b - a >= 0.29 for a, b in itertools.pairwise(ones))
     assert [run for run, _ in started].count(2) == 1
     assert [run for run, _ in started].count(3) == 1
+
+
+def test_huge_evidence_survives_the_database_and_a_repeat_pass_is_no_change(owner):
+    # PostgreSQL's jsonb gives 3.3e31 back as a 32-digit integer; JSON out must still work.
+    import orjson
+
+    run = make_run(owner)
+    steps = list(range(12))
+    ingest(run, {"train/loss": (steps, [10.0 ** (3 * s) for s in range(11)] + [math.nan])})
+    first = run_diagnose(run_id=run.pk)
+    assert first.changed and kinds(first)["divergence"][0].evidence["growth_before_nonfinite"] == 1e30
+    assert not run_diagnose(run_id=run.pk).changed
+    (finding,) = orjson.loads(orjson.dumps(store.run_health(run)))["findings"]
+    assert finding["evidence"]["growth_before_nonfinite"] == 1e30
+    assert finding["evidence"]["last_finite_value"] == 1e30

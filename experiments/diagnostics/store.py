@@ -51,6 +51,18 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _as_read(value: Any) -> Any:
+    """Evidence as stored, for JSON out: PostgreSQL's jsonb keeps numbers as decimals, so
+    a float such as 3.3e31 comes back as an integer wider than 64 bits; make it a float."""
+    if isinstance(value, dict):
+        return {k: _as_read(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_read(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return float(value)
+    return value
+
+
 def _row_values(finding: Finding, analyzer: str, score: float) -> dict:
     return {
         "analyzer": analyzer,
@@ -98,7 +110,10 @@ def findings_replace(
                         run=run, fingerprint=fingerprint, first_seen_at=now, updated_at=now, **values
                     )
                     changed = True
-                elif any(getattr(row, name) != values[name] for name in _CONTENT) or row.analyzer != analyzer:
+                elif (
+                    any(_as_read(getattr(row, name)) != values[name] for name in _CONTENT)
+                    or row.analyzer != analyzer
+                ):
                     for name, value in values.items():
                         setattr(row, name, value)
                     row.updated_at = now
@@ -158,9 +173,9 @@ def finding_dict(row: FindingRow, dismissal: FindingDismissal | None = None) -> 
         "summary": row.summary,
         "explanation": row.explanation,
         "remedies": row.remedies,
-        "evidence": row.evidence,
+        "evidence": _as_read(row.evidence),
         "keys": row.keys,
-        "marks": row.marks,
+        "marks": _as_read(row.marks),
         "step_start": row.step_start,
         "step_end": row.step_end,
         "score": row.score,
