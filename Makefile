@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/tracker
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
+# Two test processes: most tests wait on servers, workers and browsers, not on the CPU.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install run web worker migrate test test-sqlite test-postgres lint format bench browser clean
 
