@@ -39,10 +39,16 @@ def media_url(run) -> str:
         ({"data": {"labels": ["x"], "matrix": [[1, 2]]}}, "items[1].data.matrix[0]"),
         ({"data": {"labels": ["x", "y"], "matrix": [[1, -2], [0, 0]]}}, "items[1].data.matrix[0][1]"),
         ({"kind": "roc_curve", "data": {"curves": [{"x": [0, 1], "y": [0]}]}}, "items[1].data.curves[0].y"),
-        ({"kind": "roc_curve", "data": {"curves": [{"x": [0, "NaN"], "y": [0, 1]}]}}, "items[1].data.curves[0].x[1]"),
+        (
+            {"kind": "roc_curve", "data": {"curves": [{"x": [0, "NaN"], "y": [0, 1]}]}},
+            "items[1].data.curves[0].x[1]",
+        ),
         ({"kind": "histogram", "data": {"edges": [0, 1], "counts": [1, 2]}}, "items[1].data.edges"),
         ({"kind": "histogram", "data": {"edges": [1, 0], "counts": [1]}}, "items[1].data.edges"),
-        ({"kind": "model_summary", "data": {"rows": [{"name": "a", "params": -1}]}}, "items[1].data.rows[0].params"),
+        (
+            {"kind": "model_summary", "data": {"rows": [{"name": "a", "params": -1}]}},
+            "items[1].data.rows[0].params",
+        ),
     ],
 )
 def test_a_bad_item_is_refused_naming_its_field_and_nothing_is_stored(client, run, api_key, bad, field):
@@ -64,7 +70,8 @@ def test_items_are_stored_once_by_uid_and_only_for_the_owner(client, run, api_ke
     assert sorted(Media.objects.values_list("uid", "step")) == [("a", 1), ("b", 2), ("c", 3)]
 
     listed = client.get(media_url(run), {"kind": "confusion_matrix", "step": 2}, **auth(api_key)).json()
-    assert [m["step"] for m in listed["media"]] == [2] and listed["media"][0]["data"]["matrix"] == [[3, 1], [0, 4]]
+    assert [m["step"] for m in listed["media"]] == [2]
+    assert listed["media"][0]["data"]["matrix"] == [[3, 1], [0, 4]]
     assert client.get(media_url(run), **auth(stranger_api_key)).status_code == 404
     bad_kind = client.get(media_url(run), {"kind": "nope"}, **auth(api_key))
     assert (bad_kind.status_code, bad_kind.json()["field"]) == (400, "kind")
