@@ -402,3 +402,19 @@ def test_project_page_escapes_names_tags_and_config(client, owner):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert '"><img src=x>' not in body
     assert "<b>x</b>" not in body
+
+
+def test_hook_and_system_metrics_stay_out_of_the_learning_curves(client, owner):
+    run = Run.objects.create(project=Project.objects.create(owner=owner, name="p"), name="r")
+    keys = {
+        "train/loss": 1.0,
+        "val/loss": 2.0,
+        "grad/conv1/norm": 0.1,
+        "lr/group0": 0.01,
+        "sys/cpu_percent": 50.0,
+    }
+    batch_ingest(run=run, batch=parse_batch({"writer": "w", "seq": 0, "rows": [[1, 1.0, keys]]}))
+    client.force_login(owner)
+    page = client.get(reverse("run", args=[run.pk])).context["page_data"]
+    assert [c["keys"] for c in page["charts"]] == [["train/loss", "val/loss"]]
+    assert "grad/" in page["internalPrefixes"] and "sys/" in page["internalPrefixes"]

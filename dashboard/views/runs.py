@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
+from dashboard.views.media import INTERNAL_PREFIXES
 from experiments.baselines import baseline_active
 from experiments.directions import metric_direction
 from experiments.models import Metric
@@ -58,7 +59,8 @@ def _metric_rows(metrics: list[Metric]) -> list[dict]:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
     metrics = list(run_metrics(run))
-    charts = chart_groups([m.key for m in metrics])
+    # Hook and system metrics have their own sections (templates/runs/_media.html).
+    charts = chart_groups([m.key for m in metrics if not m.key.startswith(INTERNAL_PREFIXES)])
     page_data = {
         "run": run.pk,
         "status": run.status,
@@ -67,6 +69,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "wsPath": f"/ws/runs/{run.pk}/",
         "charts": charts,
         "maxPoints": settings.TRACKER_CHART_POINTS,
+        "internalPrefixes": list(INTERNAL_PREFIXES),
     }
     context = {
         "run": run,

@@ -333,9 +333,12 @@
     return register(name, keys, figure);
   }
 
+  const internal = page.internalPrefixes || [];
+
   function onPoints(keys) {
     const touched = new Set();
     for (const key of keys) {
+      if (internal.some((prefix) => key.startsWith(prefix))) continue; // drawn by run_media.js
       const name = chartName(key);
       let chart = charts.get(name);
       if (!chart) chart = addChart(name, [key]);
