@@ -16,6 +16,7 @@ from pathlib import Path
 from tracker._env import Settings
 from tracker.sync import run_directories, sync_directory
 from tracker.transport import RequestFailed, TrackerError
+from tracker.uploader import sync_uploads
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -52,6 +53,15 @@ def _sync(args: argparse.Namespace) -> int:
             print(f"{directory}: run {result.run_id}: {', '.join(parts)} {result.url}".rstrip())
         if result.busy_writers:
             print(f"{directory}: {len(result.busy_writers)} writer(s) still running, their batches were left")
+        if result.run_id and (Path(directory) / "uploads").is_dir():
+            try:
+                uploaded = sync_uploads(directory, server=args.server, api_key=args.api_key)
+            except (TrackerError, OSError) as exc:
+                failures += 1
+                print(f"{directory}: media/checkpoints not uploaded: {exc} (run the same command later)")
+            else:
+                if uploaded:
+                    print(f"{directory}: {uploaded} media items and checkpoints uploaded")
     return 1 if failures else 0
 
 
