@@ -129,8 +129,8 @@ def test_the_health_panel_shows_findings_with_evidence_marks_the_charts_and_dism
     assert page.errors == []
 
 
-# A real training: a small regression learns with lr=0.01 until told "go" on stdin, then
-# its learning rate is raised to 10 and it diverges (inf, then NaN) while logging.
+# A real training: a small regression learns with lr=0.01 (and is validated) until told
+# "go" on stdin, then its learning rate is raised to 10 and it diverges (inf, then NaN).
 DIVERGING = textwrap.dedent(
     """
     import sys, threading, time
@@ -161,11 +161,15 @@ DIVERGING = textwrap.dedent(
         loss.backward()
         optimizer.step()
         tracker.log({"train/loss": loss.item()}, step=step)
+        if step % 25 == 24:
+            with torch.no_grad():
+                val_loss = F.mse_loss(model(x[1500:]).squeeze(1), y[1500:]).item()
+            tracker.log({"val/loss": val_loss}, step=step)
         step += 1
         time.sleep(0.03)
         return loss.item()
 
-    while not go.is_set() and step < 400:
+    while not go.is_set() and step < 5000:
         train_step()
     for group in optimizer.param_groups:
         group["lr"] = 10.0

@@ -36,11 +36,12 @@ def websocket(server, owner, path: str):
     return connect(url, additional_headers={"Cookie": cookie, "Origin": server.url}, open_timeout=10)
 
 
-def next_of_type(ws, kind: str, timeout: float = 20.0) -> dict:
+def next_change(ws, timeout: float = 20.0) -> dict:
+    """The next "findings" event that reports a change (every pass sends one)."""
     deadline = time.monotonic() + timeout
     while True:
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        if message.get("type") == kind:
+        if message.get("type") == "findings" and message["changed"]:
             return message
 
 
@@ -64,9 +65,10 @@ def test_a_live_run_is_diagnosed_as_its_points_arrive_and_the_finding_is_pushed(
             tracker.log({"train/loss": 10.0 ** (step - 18)}, step=step)
         tracker.log({"train/loss": float("nan")}, step=30)
         run.flush(10)
-        pushed = next_of_type(page, "findings")
-        assert pushed == {"type": "findings", "counts": {"critical": 1, "warning": 0, "info": 0}, "total": 1}
-        assert next_of_type(table, "findings") == {**pushed, "run": run.id}
+        pushed = next_change(page)
+        counts = {"counts": {"critical": 1, "warning": 0, "info": 0}, "total": 1}
+        assert pushed == {"type": "findings", "changed": True, **counts}
+        assert next_change(table) == {**pushed, "run": run.id}
     finding = Finding.objects.get(run_id=run.id)
     assert finding.kind == "divergence" and finding.evidence["first_nonfinite_step"] == 30
     assert RunDiagnosis.objects.get(run_id=run.id).run_status == "running"  # judged while live

@@ -204,7 +204,9 @@ def test_a_failing_analyzer_keeps_its_previous_findings_and_says_so(owner, monke
     assert store.run_health(run)["analyzer_errors"] == result.errors
 
 
-def test_a_pass_that_changes_nothing_sends_no_event(owner, django_capture_on_commit_callbacks, monkeypatch):
+def test_every_pass_tells_the_page_and_says_whether_findings_changed(
+    owner, django_capture_on_commit_callbacks, monkeypatch
+):
     events = []
     monkeypatch.setattr(services, "_listeners", [lambda run_id, project_id, event: events.append(event)])
     run = make_run(owner)
@@ -212,11 +214,12 @@ def test_a_pass_that_changes_nothing_sends_no_event(owner, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         events.clear()
         assert run_diagnose(run_id=run.pk).changed
-    assert events == [{"type": "findings", "counts": {"critical": 1, "warning": 0, "info": 0}, "total": 1}]
+    counts = {"counts": {"critical": 1, "warning": 0, "info": 0}, "total": 1}
+    assert events == [{"type": "findings", "changed": True, **counts}]
     with django_capture_on_commit_callbacks(execute=True):
         events.clear()
         assert not run_diagnose(run_id=run.pk).changed
-    assert events == []
+    assert events == [{"type": "findings", "changed": False, **counts}]
 
 
 def test_finishing_a_run_enqueues_its_diagnosis(owner, django_capture_on_commit_callbacks, monkeypatch):

@@ -21,6 +21,7 @@ from experiments.models import Media, MediaKind, Metric, Run, RunStatus
 from experiments.queries import metric_series
 
 MAX_POINTS = 3000
+LAYER_POINTS = 400
 
 TRAIN_SPLITS = ("train", "training", "trn")
 VAL_SPLITS = ("val", "valid", "validation", "eval", "dev", "test")
@@ -69,7 +70,7 @@ class RunData:
         self.run = run
         self.max_points = max_points
         self.metrics: dict[str, Metric] = {m.key: m for m in Metric.objects.filter(run=run)}
-        self._curves: dict[str, Curve | None] = {}
+        self._curves: dict[tuple[str, int], Curve | None] = {}
 
     # -- the run -------------------------------------------------------------------------
     @property
@@ -98,18 +99,22 @@ class RunData:
         return None
 
     # -- series --------------------------------------------------------------------------
-    def curve(self, key: str | None) -> Curve | None:
-        """The metric's points (None when not logged): exact up to ``max_points``,
-        otherwise per-bucket extremes (``Curve.downsampled``)."""
+    def curve(self, key: str | None, max_points: int | None = None) -> Curve | None:
+        """The metric's points (None when not logged): exact up to ``max_points`` (default
+        the pass's), otherwise per-bucket extremes (``Curve.downsampled``). Per-layer
+        statistics, read by the dozen, are judged on a median: a few hundred points do."""
         if key is None:
             return None
-        if key not in self._curves:
+        points = max_points or self.max_points
+        if (key, points) not in self._curves:
             metric = self.metrics.get(key)
-            self._curves[key] = None if metric is None or not metric.count else self._read(metric)
-        return self._curves[key]
+            self._curves[key, points] = (
+                None if metric is None or not metric.count else self._read(metric, points)
+            )
+        return self._curves[key, points]
 
-    def _read(self, metric: Metric) -> Curve:
-        series = metric_series(metric, self.max_points)
+    def _read(self, metric: Metric, max_points: int) -> Curve:
+        series = metric_series(metric, max_points)
         step = np.asarray(series.step, dtype=np.int64)
         value = np.asarray(series.value, dtype=np.float64)
         if len(step) and len(set(series.rank)) > 1:

@@ -17,21 +17,30 @@ def median(values: np.ndarray) -> float:
 
 
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred rolling median (shrinking at the ends), same length as ``values``."""
+    """Centred rolling median over ``window`` points (the ends repeat the edge values),
+    same length as ``values``."""
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
     if n == 0 or window <= 1:
         return values.copy()
     half = window // 2
-    return np.array([np.median(values[max(0, i - half) : i + half + 1]) for i in range(n)])
+    padded = np.pad(values, half, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)[:n]
 
 
 def trailing_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Median of the ``window`` points *before* each point (NaN for the first)."""
+    """Median of the (finite) ``window`` points *before* each point; NaN for the first."""
     values = np.asarray(values, dtype=np.float64)
-    out = np.full(len(values), np.nan)
-    for i in range(1, len(values)):
-        out[i] = median(values[max(0, i - window) : i])
+    n = len(values)
+    if n == 0:
+        return values.copy()
+    clean = np.where(np.isfinite(values), values, np.nan)
+    padded = np.concatenate([np.full(window, np.nan), clean])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[:n]
+    out = np.full(n, np.nan)
+    seen = ~np.isnan(windows).all(axis=1)
+    with np.errstate(all="ignore"):
+        out[seen] = np.nanmedian(windows[seen], axis=1)
     return out
 
 

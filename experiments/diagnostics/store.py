@@ -86,9 +86,10 @@ def findings_replace(
     *, run: Run, produced: dict[str, list[tuple[Finding, float]]], errors: dict[str, str]
 ) -> bool:
     """Store each analyzer's new findings of ``run`` in place of its previous ones (a
-    finding that keeps firing keeps its row, by fingerprint) and note the pass. Analyzers
-    absent from ``produced`` (they failed) keep theirs. Returns whether anything a reader
-    sees changed. The run row is locked, so two passes over one run take turns."""
+    finding that keeps firing keeps its row, by fingerprint), note the pass and tell the
+    run's pages (a "findings" event). Analyzers absent from ``produced`` (they failed) keep
+    theirs. Returns whether any finding changed. The run row is locked, so two passes over
+    one run take turns."""
     now = timezone.now()
     changed = False
     with transaction.atomic():
@@ -132,10 +133,13 @@ def findings_replace(
                 "errors": errors,
             },
         )
-        if changed:
-            from experiments.services import _emit
+        # Every pass says so (at most one per interval per run): the page shows when the
+        # run was last checked. ``changed`` tells readers of the findings (the runs table's
+        # badges) whether there is anything to fetch.
+        from experiments.services import _emit
 
-            _emit(run, {"type": "findings", **severity_counts(findings_of(run, include_dismissed=False))})
+        counts = severity_counts(findings_of(run, include_dismissed=False))
+        _emit(run, {"type": "findings", "changed": changed, **counts})
     return changed
 
 
@@ -253,7 +257,10 @@ def finding_dismiss(
     row.dismissed = dismissed
     from experiments.services import _emit
 
-    _emit(run, {"type": "findings", **severity_counts(findings_of(run, include_dismissed=False))})
+    _emit(
+        run,
+        {"type": "findings", "changed": True, **severity_counts(findings_of(run, include_dismissed=False))},
+    )
     return finding_dict(row, dismissal)
 
 

@@ -85,7 +85,7 @@
       } catch (e) {
         return;
       }
-      if (message.type === "findings") schedule();
+      if (message.type === "findings" && message.changed !== false) schedule();
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4403) return;

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
-from experiments.diagnostics.data import RunData
+from experiments.diagnostics.data import LAYER_POINTS, RunData
 from experiments.models import FindingSeverity
 
 
@@ -24,7 +24,7 @@ class DeadActivations(Analyzer):
     def analyze(self, run: RunData, limits: dict[str, float]) -> list[Finding]:
         findings = []
         for key in run.matching(r"act/.+/zero_frac"):
-            curve = run.curve(key)
+            curve = run.curve(key, LAYER_POINTS)
             if curve is None:
                 continue
             curve = curve.finite

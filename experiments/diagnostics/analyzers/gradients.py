@@ -11,7 +11,7 @@ import numpy as np
 
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
-from experiments.diagnostics.data import RunData, natural_key
+from experiments.diagnostics.data import LAYER_POINTS, RunData, natural_key
 from experiments.models import FindingSeverity
 
 GLOBAL_KEYS = ("grad/global_norm", "grad_norm", "train/grad_norm", "grad/norm")
@@ -143,7 +143,7 @@ class Gradients(Analyzer):
         layers = self._layers(run)
         if len(layers) < 2:
             return None
-        curves = [run.curve(f"grad/{name}/norm") for name in layers]
+        curves = [run.curve(f"grad/{name}/norm", LAYER_POINTS) for name in layers]
         if any(c is None or len(c.finite) < 3 for c in curves):
             return None
         recent = [stats.median(c.finite.tail(0.5).value) for c in curves]

@@ -7,7 +7,7 @@ import numpy as np
 
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
-from experiments.diagnostics.data import RunData
+from experiments.diagnostics.data import LAYER_POINTS, RunData
 from experiments.models import FindingSeverity
 
 LR_KEYS = ("lr/group0", "lr", "learning_rate", "train/lr")
@@ -33,7 +33,7 @@ def update_ratio(run: RunData) -> float | None:
     ``tracker.watch`` with an optimizer). About 1e-3 is the rule-of-thumb healthy value."""
     medians = []
     for key in run.matching(r"update/.+/ratio"):
-        curve = run.curve(key)
+        curve = run.curve(key, LAYER_POINTS)
         if curve is not None:
             value = stats.median(curve.finite.tail(0.5).value)
             if value == value:
