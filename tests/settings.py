@@ -9,12 +9,16 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parent.parent
 # One folder per pytest process (database file, broker folder, media), so that two test
 # sessions in one checkout never share state; conftest removes it at the end.
-os.environ.setdefault("TRACKER_VAR_DIR", str(_ROOT / "var" / "test" / f"session-{os.getpid()}"))
-os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
-# Redis keys (channel layer, Celery broker) prefixed per session, so neither a running
-# `make run` nor another test session sees this one's messages. Server and worker
-# subprocesses inherit the environment.
+# Redis keys (channel layer, Celery broker) are prefixed per session likewise, so neither
+# a running `make run` nor another session sees this one's messages. Server and worker
+# subprocesses inherit the environment; pytest-xdist workers inherit it too, so values
+# this module chose (not the user's) are chosen again in each process.
+if "TRACKER_VAR_DIR" not in os.environ or os.environ.get("TRACKER_TEST_STATE_AUTO"):
+    os.environ["TRACKER_TEST_STATE_AUTO"] = "1"
+    os.environ["TRACKER_VAR_DIR"] = str(_ROOT / "var" / "test" / f"session-{os.getpid()}")
+    os.environ["TRACKER_REDIS_PREFIX"] = f"tracker-test-{os.getpid()}"
 os.environ.setdefault("TRACKER_REDIS_PREFIX", f"tracker-test-{os.getpid()}")
+os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 
 from dashboard.settings import *  # noqa: E402, F403
 
