@@ -469,7 +469,9 @@ class AnalyzerSettings(models.Model):
     class Meta:
         verbose_name_plural = "analyzer settings"
         constraints = [
-            models.UniqueConstraint(fields=["project", "analyzer"], name="analyzer_settings_unique_per_project")
+            models.UniqueConstraint(
+                fields=["project", "analyzer"], name="analyzer_settings_unique_per_project"
+            )
         ]
 
     def __str__(self) -> str:
