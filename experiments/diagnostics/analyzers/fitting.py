@@ -170,9 +170,13 @@ class Fitting(Analyzer):
         # The trend over the last third (at least three points): a line through noisy
         # evaluations says "still falling" more reliably than any two of them.
         tail = slice(min(n - 3, int(n * 2 / 3)), n)
-        span = float(judge_steps[tail][-1] - judge_steps[tail][0])
-        level = float(np.mean(judge_values[tail]))
-        drop = -stats.slope(judge_steps[tail], judge_values[tail]) * span / max(abs(level), 1e-12)
+        xs, ys = judge_steps[tail].astype(np.float64), judge_values[tail]
+        line = stats.slope(xs, ys)
+        level = float(np.mean(ys))
+        mid = float(np.mean(xs))
+        start_fit = level + line * (xs[0] - mid)
+        end_fit = level + line * (xs[-1] - mid)
+        drop = stats.relative_drop(start_fit, end_fit)
         last = float(judge_values[-1])
         if drop < limits["converge_tol"] or last > float(np.min(judge_values)) * 1.01:
             return None
