@@ -28,11 +28,14 @@ def database_url() -> str:
 
 def process_env() -> dict[str, str]:
     env = dict(os.environ)
+    # Subprocesses share this session's state folder and Redis prefix (see tests/settings.py).
+    env.pop("TRACKER_TEST_STATE_AUTO", None)
     env.update(
         DATABASE_URL=database_url(),
         SECRET_KEY=settings.SECRET_KEY,
         TRACKER_VAR_DIR=str(settings.VAR_DIR),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        TRACKER_REDIS_PREFIX=settings.REDIS_PREFIX,
         DB_CONN_MAX_AGE="0",
         PYTHONUNBUFFERED="1",
     )
