@@ -330,3 +330,24 @@ def test_huge_evidence_survives_the_database_and_a_repeat_pass_is_no_change(owne
     (finding,) = orjson.loads(orjson.dumps(store.run_health(run)))["findings"]
     assert finding["evidence"]["growth_before_nonfinite"] == 1e30
     assert finding["evidence"]["last_finite_value"] == 1e30
+
+
+def test_only_a_servers_request_threads_schedule_live_passes(monkeypatch):
+    from asgiref.sync import sync_to_async
+
+    seen: list[int] = []
+    monkeypatch.setattr(schedule, "debouncer", schedule.Debouncer(5, run_pass=seen.append, first_delay=0.01))
+
+    async def server() -> bool:  # a view's ORM code runs in a sync thread of the server's loop
+        scheduled = await sync_to_async(schedule.request_pass)(7)
+        await asyncio.sleep(0.2)
+        return scheduled
+
+    assert asyncio.run(server()) is True
+    assert seen == [7]
+
+    async def test_process() -> bool:  # a loop in the caller's own thread (Playwright's sync API)
+        return schedule.request_pass(8)
+
+    assert asyncio.run(test_process()) is False
+    assert seen == [7]

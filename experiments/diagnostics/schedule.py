@@ -25,7 +25,7 @@ import os
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from dashboard.env import env_float
 from experiments.models import RunStatus
@@ -46,7 +46,8 @@ def _pass(run_id: int) -> None:
     try:
         run_diagnose(run_id=run_id)
     finally:
-        close_old_connections()
+        # A thread of the loop's shared pool: keep no connection open in it between passes.
+        connections.close_all()
 
 
 class Debouncer:
@@ -111,13 +112,11 @@ debouncer = Debouncer(INTERVAL)
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
-    """The ASGI server's running event loop when called on it or from one of its sync
-    threads (a request's ORM code), else None (a Celery worker, a management command,
-    a test calling services directly): there is nowhere to keep a timer."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
+    """The ASGI server's event loop when called from one of its sync threads (a request's
+    or a consumer's ORM code, which is where run events are committed), else None: a
+    Celery worker, a management command, a test calling services directly (even one
+    that drives a browser: Playwright's sync API keeps an event loop running in the
+    test's thread, and passes must not run in a test process)."""
     local = SyncToAsync.threadlocal
     loop = getattr(local, "main_event_loop", None)
     if loop is not None and getattr(local, "main_event_loop_pid", None) == os.getpid() and loop.is_running():
@@ -132,14 +131,7 @@ def request_pass(run_id: int, urgent: bool = False) -> bool:
     loop = _server_loop()
     if loop is None:
         return False
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        debouncer.request(run_id, urgent)
-    else:
-        loop.call_soon_threadsafe(debouncer.request, run_id, urgent, context=contextvars.Context())
+    loop.call_soon_threadsafe(debouncer.request, run_id, urgent, context=contextvars.Context())
     return True
 
 
