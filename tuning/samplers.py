@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import optuna
@@ -34,7 +35,7 @@ def _options(kind: str, plugin: Any, options: Any) -> dict[str, Any]:
     return options
 
 
-class Sampler:
+class Sampler(ABC):
     """Contract of a sampler plug-in.
 
     ``name`` is what sweeps store; ``label`` is shown in the admin; ``options`` are the
@@ -57,6 +58,7 @@ class Sampler:
 
     def check(self, distributions: dict[str, BaseDistribution]) -> None:
         """Raise ``SpecError`` if this sampler cannot search ``distributions``."""
+        return  # most samplers search any space
 
     def trial_seed(self, seed: int | None, index: int) -> int | None:
         """A seed per trial: a sampler built afresh with the same seed would propose the
@@ -67,10 +69,11 @@ class Sampler:
         """How many distinct trials the space allows this sampler (None: unbounded)."""
         return None
 
+    @abstractmethod
     def build(
         self, distributions: dict[str, BaseDistribution], seed: int | None, options: dict[str, Any]
     ) -> optuna.samplers.BaseSampler:
-        raise NotImplementedError
+        """The Optuna sampler for this space, seed and (validated) options."""
 
 
 class TPE(Sampler):
@@ -119,7 +122,7 @@ class CmaEs(Sampler):
         return optuna.samplers.CmaEsSampler(seed=seed, **options)
 
 
-class Pruner:
+class Pruner(ABC):
     """Contract of a pruner plug-in: as ``Sampler``, without ``check``. ``build`` is
     called in the supervising worker, which reports the n-th logged value of the
     objective as step n and asks the pruner after each report."""
@@ -133,8 +136,9 @@ class Pruner:
         if cls.name:
             PRUNERS[cls.name] = cls
 
+    @abstractmethod
     def build(self, options: dict[str, Any]) -> optuna.pruners.BasePruner:
-        raise NotImplementedError
+        """The Optuna pruner for these (validated) options."""
 
 
 class Median(Pruner):

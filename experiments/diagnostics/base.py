@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,7 +64,7 @@ class Finding:
         return f"{self.kind}:{self.subject}"
 
 
-class Analyzer:
+class Analyzer(ABC):
     """A judge of one aspect of a training run. Subclasses set:
 
     - ``name``: unique and stable (stored with its findings, and the key of a project's
@@ -104,8 +105,9 @@ class Analyzer:
             )
         _REGISTRY[cls.name] = cls
 
+    @abstractmethod
     def analyze(self, run: RunData, limits: dict[str, float]) -> list[Finding]:
-        raise NotImplementedError
+        """The findings of this analyzer on one run, with ``limits`` its thresholds."""
 
 
 _REGISTRY: dict[str, type[Analyzer]] = {}
