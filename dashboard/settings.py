@@ -7,6 +7,7 @@ See ``.env.example`` for every variable.
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -46,6 +47,60 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- Security: HTTPS, cookies, Content-Security-Policy, sign-in throttle --------------
+# TRACKER_HTTPS says the site is reached over HTTPS (directly or through a TLS-terminating
+# proxy). It is on by default in production (DATABASE_URL set, DEBUG off) and off for the
+# embedded default, which `make run` serves on plain http://127.0.0.1. Each setting it
+# implies can still be set on its own, under Django's name.
+HTTPS = env_bool("TRACKER_HTTPS", not (DEBUG or EMBEDDED))
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# Sent only on HTTPS responses. Subdomains and preload concern other hosts of the domain,
+# so they are the operator's call (README, "Production settings").
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The request header (META name) by which a proxy says the client used HTTPS, e.g.
+# HTTP_X_FORWARDED_PROTO. Only for a proxy that always sets it: a client could send it too.
+# uvicorn already reads X-Forwarded-Proto from the proxies in FORWARDED_ALLOW_IPS.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+
+# Content-Security-Policy (django-csp; dashboard.security adds this host's ws:/wss: to
+# connect-src). Pages load scripts only from static files; page data is JSON in
+# <script type="application/json">, which is never executed. style-src allows inline
+# styles because Plotly injects <style> elements and style attributes as it draws.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Sign-in throttle (django-axes): after TRACKER_LOGIN_FAILURE_LIMIT failed sign-ins for one
+# username, or from one address, further tries are refused for the cool-off, which each
+# try during it restarts. `python manage.py axes_reset_username NAME` lifts a lock early.
+# API keys are not passwords and do not pass through it.
+AXES_FAILURE_LIMIT = env_int("TRACKER_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("TRACKER_LOGIN_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "dashboard.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.security.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AUTHENTICATION_BACKENDS = [
+    "dashboard.security.ThrottledAuthBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -54,18 +109,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "experiments",
     "tuning",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"

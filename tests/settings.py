@@ -19,6 +19,9 @@ if "TRACKER_VAR_DIR" not in os.environ or os.environ.get("TRACKER_TEST_STATE_AUT
     os.environ["TRACKER_REDIS_PREFIX"] = f"tracker-test-{os.getpid()}"
 os.environ.setdefault("TRACKER_REDIS_PREFIX", f"tracker-test-{os.getpid()}")
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
+# Test servers speak plain HTTP on 127.0.0.1, also on the PostgreSQL pass, which would
+# otherwise get production's HTTPS defaults (redirects, Secure cookies).
+os.environ.setdefault("TRACKER_HTTPS", "0")
 
 from dashboard.settings import *  # noqa: E402, F403
 
