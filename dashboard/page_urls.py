@@ -3,11 +3,16 @@
 
 from django.urls import path
 
-from dashboard.views import compare, projects, runs, series
+from dashboard.views import compare, projects, runs, sdk, series
 from dashboard.views.media import run_checkpoint_download, run_media
 
 urlpatterns = [
     path("", projects.project_list, name="projects"),
+    # The SDK served by the server itself (dashboard.views.sdk)
+    path("start/", sdk.start_page, name="start"),
+    path("sdk/simple/", sdk.simple_root, name="sdk-simple"),
+    path("sdk/simple/<str:name>/", sdk.simple_project, name="sdk-simple-project"),
+    path("sdk/<str:filename>", sdk.wheel_file, name="sdk-wheel"),
     path("projects/<str:name>/", projects.project_detail, name="project"),
     path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracker._env import ConfigError, Settings
+from tracker._version import __version__
 from tracker.api import Api, RunView
 from tracker.checkpoints import load_checkpoint, save_checkpoint
 from tracker.core import FinishResult, Run, finish, log, should_stop
@@ -35,6 +36,7 @@ __all__ = [
     "Settings",
     "Sweep",
     "TrackerError",
+    "__version__",
     "finish",
     "init",
     "load_checkpoint",
