@@ -239,6 +239,18 @@ TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 16 * 1024 * 1024)
 TRACKER_MAX_BATCH_ROWS = env_int("TRACKER_MAX_BATCH_ROWS", 20_000)
 TRACKER_MAX_BATCH_POINTS = env_int("TRACKER_MAX_BATCH_POINTS", 200_000)
 TRACKER_MAX_KEY_LENGTH = 200
+# --- Input limits (experiments.payloads): each is named in the 400/413 that enforces it.
+# Distinct metric keys one batch may carry, and one run may hold in all.
+TRACKER_MAX_BATCH_KEYS = env_int("TRACKER_MAX_BATCH_KEYS", 10_000)
+TRACKER_MAX_METRIC_KEYS = env_int("TRACKER_MAX_METRIC_KEYS", 10_000)
+# A run's config and summary: nesting depth, and size as stored (JSON bytes, after merging).
+TRACKER_MAX_JSON_DEPTH = env_int("TRACKER_MAX_JSON_DEPTH", 32)
+TRACKER_MAX_CONFIG_BYTES = env_int("TRACKER_MAX_CONFIG_BYTES", 1024 * 1024)
+TRACKER_MAX_SUMMARY_BYTES = env_int("TRACKER_MAX_SUMMARY_BYTES", 1024 * 1024)
+# Tags of one run: how many, and the characters of each.
+TRACKER_MAX_TAGS = env_int("TRACKER_MAX_TAGS", 100)
+TRACKER_MAX_TAG_LENGTH = env_int("TRACKER_MAX_TAG_LENGTH", 100)
+# --- end of input limits
 # A running run whose client has been silent this long is shown as crashed.
 TRACKER_CRASH_AFTER_SECONDS = env_float("TRACKER_CRASH_AFTER_SECONDS", 120.0)
 # Live "new points" messages of one run are merged and sent at most this often.
