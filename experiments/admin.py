@@ -1,5 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from experiments.models import (
@@ -18,13 +21,57 @@ from experiments.models import (
     Run,
     RunDiagnosis,
 )
+from experiments.selectors import projects_visible_to
+
+# A project filter in a list offers only the projects of the rows the user may see.
+PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
+
+
+class VisibleToStaff:
+    """A ModelAdmin mixin: staff who are not superusers see, change and pick in forms only
+    what the pages let them see (``experiments.selectors``), not every user's rows.
+
+    Subclasses name the lookup from their model to its ``Project`` (``project_lookup``),
+    or override ``visible_rows``. Foreign-key choices follow the related model's own
+    admin, so a run's project, a metric's run or a sweep's project offers only visible
+    ones, and a user field offers only the user themselves.
+    """
+
+    project_lookup = "project"
+
+    def visible_rows(self, queryset: QuerySet, user) -> QuerySet:
+        return queryset.filter(**{f"{self.project_lookup}__in": projects_visible_to(user)})
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return self.visible_rows(queryset, request.user)
+
+    def _visible_choices(self, model, user) -> QuerySet | None:
+        if model is get_user_model():
+            return model._default_manager.filter(pk=user.pk)
+        related_admin = self.admin_site._registry.get(model)
+        if isinstance(related_admin, VisibleToStaff):
+            return related_admin.visible_rows(model._default_manager.all(), user)
+        return None
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if not request.user.is_superuser and "queryset" not in kwargs:
+            choices = self._visible_choices(db_field.related_model, request.user)
+            if choices is not None:
+                kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(VisibleToStaff, admin.ModelAdmin):
     list_display = ("name", "owner", "created_at")
     search_fields = ("name", "owner__username")
-    list_filter = ("owner",)
+    list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
+
+    def visible_rows(self, queryset: QuerySet, user) -> QuerySet:
+        return queryset.filter(pk__in=projects_visible_to(user).values("pk"))
 
 
 class MetricInline(admin.TabularInline):
@@ -36,7 +83,7 @@ class MetricInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(VisibleToStaff, admin.ModelAdmin):
     list_display = (
         "id",
         "name",
@@ -47,7 +94,7 @@ class RunAdmin(admin.ModelAdmin):
         "points_count",
         "dropped_points",
     )
-    list_filter = ("status", "project")
+    list_filter = ("status", PROJECT_FILTER)
     search_fields = ("name", "group", "project__name")
     readonly_fields = ("created_at", "heartbeat_at", "points_count", "dropped_points")
     inlines = [MetricInline]
@@ -60,7 +107,9 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Metric)
-class MetricAdmin(admin.ModelAdmin):
+class MetricAdmin(VisibleToStaff, admin.ModelAdmin):
+    project_lookup = "run__project"
+
     list_display = ("key", "run", "count", "last_step", "last_value", "min_value", "max_value")
     search_fields = ("key", "run__name")
     list_select_related = ("run",)
@@ -68,9 +117,11 @@ class MetricAdmin(admin.ModelAdmin):
 
 
 @admin.register(PointChunk)
-class PointChunkAdmin(admin.ModelAdmin):
+class PointChunkAdmin(VisibleToStaff, admin.ModelAdmin):
     """Read-only window on the points table (chunks of up to 256 points of one metric);
     filter by metric id, never list it whole."""
+
+    project_lookup = "metric__run__project"
 
     list_display = (
         "id",
@@ -95,19 +146,26 @@ class PointChunkAdmin(admin.ModelAdmin):
 
 
 @admin.register(BatchReceipt)
-class BatchReceiptAdmin(admin.ModelAdmin):
+class BatchReceiptAdmin(VisibleToStaff, admin.ModelAdmin):
+    project_lookup = "run__project"
+
     list_display = ("run", "writer", "seq", "points", "received_at")
     raw_id_fields = ("run",)
     show_full_result_count = False
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(VisibleToStaff, admin.ModelAdmin):
     list_display = ("key_prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
-    readonly_fields = ("key_prefix", "created_at", "last_used_at", "revoked_at")
+    # A key acts as its user: moving it to another user would hand that user's access
+    # to whoever holds the key. Issue a new key instead.
+    readonly_fields = ("user", "key_prefix", "created_at", "last_used_at", "revoked_at")
     fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
+
+    def visible_rows(self, queryset: QuerySet, user) -> QuerySet:
+        return queryset.filter(user=user)  # a key is its user's, whatever the projects
 
     def has_add_permission(self, request) -> bool:
         # Keys are shown once at creation; use `manage.py create_api_key USERNAME`.
@@ -123,13 +181,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Baseline)
-class BaselineAdmin(admin.ModelAdmin):
+class BaselineAdmin(VisibleToStaff, admin.ModelAdmin):
     """Every baseline a project has had; the active one has no "replaced at". Set one
     from a run's page, the API or `python -m tracker baseline set`, which keep the
     one-active rule; editing here is for notes."""
 
     list_display = ("project", "label", "kind", "run", "group", "set_by", "set_at", "replaced_at")
-    list_filter = ("project",)
+    list_filter = (PROJECT_FILTER,)
     search_fields = ("label", "group", "project__name")
     raw_id_fields = ("run",)
     readonly_fields = ("project", "run", "group", "label", "set_by", "set_at", "replaced_at")
@@ -140,17 +198,19 @@ class BaselineAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricDirectionOverride)
-class MetricDirectionOverrideAdmin(admin.ModelAdmin):
+class MetricDirectionOverrideAdmin(VisibleToStaff, admin.ModelAdmin):
     """Which way is better for a metric in one project, where its name misleads."""
 
     list_display = ("project", "key", "direction", "updated_at")
-    list_filter = ("project", "direction")
+    list_filter = (PROJECT_FILTER, "direction")
     search_fields = ("key", "project__name")
 
 
 @admin.register(Media)
-class MediaAdmin(admin.ModelAdmin):
+class MediaAdmin(VisibleToStaff, admin.ModelAdmin):
     """Logged figures: confusion matrices, curves, histograms, model summaries."""
+
+    project_lookup = "run__project"
 
     list_display = ("run", "kind", "name", "step", "created_at")
     list_filter = ("kind",)
@@ -163,8 +223,10 @@ class MediaAdmin(admin.ModelAdmin):
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(admin.ModelAdmin):
+class CheckpointAdmin(VisibleToStaff, admin.ModelAdmin):
     """Checkpoint files in the artifact store (deleting a row here leaves its file)."""
+
+    project_lookup = "run__project"
 
     list_display = ("run", "step", "filename", "size", "best_metric", "created_at")
     search_fields = ("filename", "sha256", "run__name", "run__project__name")
@@ -220,13 +282,13 @@ class AnalyzerSettingsForm(forms.ModelForm):
 
 
 @admin.register(AnalyzerSettings)
-class AnalyzerSettingsAdmin(admin.ModelAdmin):
+class AnalyzerSettingsAdmin(VisibleToStaff, admin.ModelAdmin):
     """A project's thresholds for one analyzer, or the analyzer turned off. The defaults
     and what each threshold means are listed under the form."""
 
     form = AnalyzerSettingsForm
     list_display = ("project", "analyzer", "enabled", "thresholds", "updated_at")
-    list_filter = ("analyzer", "enabled", "project")
+    list_filter = ("analyzer", "enabled", PROJECT_FILTER)
     search_fields = ("project__name", "analyzer")
     readonly_fields = ("defaults",)
 
@@ -268,9 +330,11 @@ class FindingDismissedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
+class FindingAdmin(VisibleToStaff, admin.ModelAdmin):
     """What the analyzers found; each pass replaces a run's findings, so edit nothing
     here: dismiss from the run page or the API, tune thresholds in analyzer settings."""
+
+    project_lookup = "run__project"
 
     list_display = ("run", "severity", "kind", "subject", "title", "step_start", "step_end", "updated_at")
     list_filter = ("severity", "kind", FindingDismissedFilter)
@@ -299,14 +363,18 @@ class FindingAdmin(admin.ModelAdmin):
 
 
 @admin.register(FindingDismissal)
-class FindingDismissalAdmin(admin.ModelAdmin):
+class FindingDismissalAdmin(VisibleToStaff, admin.ModelAdmin):
+    project_lookup = "run__project"
+
     list_display = ("run", "fingerprint", "dismissed_by", "dismissed_at", "note")
     raw_id_fields = ("run",)
     search_fields = ("fingerprint", "run__name")
 
 
 @admin.register(RunDiagnosis)
-class RunDiagnosisAdmin(admin.ModelAdmin):
+class RunDiagnosisAdmin(VisibleToStaff, admin.ModelAdmin):
+    project_lookup = "run__project"
+
     list_display = ("run", "diagnosed_at", "last_step", "run_status", "errors")
     raw_id_fields = ("run",)
 

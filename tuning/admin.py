@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from dashboard.views.formatting import fmt_duration, fmt_number
+from experiments.admin import PROJECT_FILTER, VisibleToStaff
 from tuning import services
 from tuning.errors import SpecError
 from tuning.forms import SweepAdminForm
@@ -90,7 +91,7 @@ class TrialInline(admin.TabularInline):
 
 
 @admin.register(Sweep)
-class SweepAdmin(admin.ModelAdmin):
+class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
     form = SweepAdminForm
     list_display = (
         "name",
@@ -106,7 +107,7 @@ class SweepAdmin(admin.ModelAdmin):
         "created_at",
         "page_link",
     )
-    list_filter = ("status", "project")
+    list_filter = ("status", PROJECT_FILTER)
     search_fields = ("name", "project__name", "entry_point")
     inlines = [TrialInline]
     actions = ["start", "stop", "resume"]
@@ -255,8 +256,8 @@ class SweepAdmin(admin.ModelAdmin):
         return _control(self, request, sweep_id, verb)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
-        live = Sweep.objects.filter(status__in=[SweepStatus.RUNNING, SweepStatus.STOPPING]).exists()
-        return super().changelist_view(request, {**(extra_context or {}), "live": live})
+        running = self.get_queryset(request).filter(status__in=[SweepStatus.RUNNING, SweepStatus.STOPPING])
+        return super().changelist_view(request, {**(extra_context or {}), "live": running.exists()})
 
 
 def _control(model_admin: SweepAdmin, request: HttpRequest, sweep_id: int, verb: str):
@@ -265,7 +266,7 @@ def _control(model_admin: SweepAdmin, request: HttpRequest, sweep_id: int, verb:
         return HttpResponseNotAllowed(["POST"])
     if not model_admin.has_change_permission(request):
         return HttpResponseRedirect(reverse("admin:index"))
-    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    sweep = get_object_or_404(model_admin.get_queryset(request), pk=sweep_id)
     call = {"start": services.sweep_start, "resume": services.sweep_start, "stop": services.sweep_stop}.get(
         verb
     )
