@@ -318,3 +318,25 @@ def test_run_page_screenshot(page, server, owner, api_key):
         page.wait_for_timeout(500)  # Plotly's responsive resize
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_no_chart_offers_to_send_data_off_the_server(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="private")
+    run = Run.objects.create(project=project, name="private-run")
+    log(server, api_key, run, [(s, {"train/loss": 1.0 / (1 + s)}) for s in range(5)], seq=0)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    chart_traces(page, "loss")
+    page.hover("[data-chart='loss'] .chart")
+    page.wait_for_selector("[data-chart='loss'] .modebar-btn")
+    titles = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.modebar-btn')).map(b => b.getAttribute('data-title'))"
+    )
+    assert "Download plot as a PNG" in titles  # the modebar is there, with local actions only
+    assert not [t for t in titles if "Share" in t or "Chart Studio" in t or "cloud" in t.lower()]
+    context = page.evaluate("() => document.querySelector(\"[data-chart='loss'] .chart\")._context")
+    assert (context["showSendToCloud"], context["showEditInChartStudio"], context["showLink"]) == (
+        False,
+        False,
+        False,
+    )
+    assert page.errors == []
