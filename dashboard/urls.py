@@ -10,3 +10,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("dashboard.page_urls")),
 ]
+
+# Errors on API paths answer in the API's JSON shape; pages keep Django's.
+handler400 = "experiments.api.errors.bad_request"
+handler403 = "experiments.api.errors.permission_denied"
+handler404 = "experiments.api.errors.not_found"
+handler500 = "experiments.api.errors.server_error"

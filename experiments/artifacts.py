@@ -23,7 +23,9 @@ from django.db import IntegrityError, transaction
 
 from experiments.directions import project_directions
 from experiments.errors import ApiError, NotFound
+from experiments.jsonstore import exact_json
 from experiments.models import Checkpoint, Run
+from experiments.payloads import parse_int
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,7 @@ class CheckpointUpload:
 
 
 def _int(raw: str | None, name: str, minimum: int = 0) -> int | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(f"must be an integer, got {raw[:40]!r}", name) from None
-    if value < minimum:
-        raise ApiError(f"must be >= {minimum}", name)
-    return value
+    return parse_int(raw, name, minimum=minimum)
 
 
 def parse_checkpoint_upload(query: Any, content_length: str | None) -> CheckpointUpload:
@@ -89,7 +83,12 @@ def parse_checkpoint_upload(query: Any, content_length: str | None) -> Checkpoin
     if type(metrics) is not dict or len(metrics) > 100:
         raise ApiError("must be a JSON object of at most 100 {metric: number}", "metrics")
     for key, value in metrics.items():
-        if not 1 <= len(key) <= 200 or type(value) not in (int, float) or not math.isfinite(value):
+        if (
+            not 1 <= len(key) <= 200
+            or "\x00" in key
+            or type(value) not in (int, float)
+            or not math.isfinite(value)
+        ):
             raise ApiError("must map metric names to finite numbers", f"metrics.{key[:60]}")
     keep_best = _int(query.get("keep_best"), "keep_best", minimum=1)
     best_metric = query.get("best_metric") or ""
@@ -160,10 +159,11 @@ def checkpoint_store(*, run: Run, upload: CheckpointUpload, stream: IO[bytes]) -
                 filename=upload.filename,
                 sha256=digest,
                 size=received,
-                metrics=upload.metrics,
+                metrics=exact_json(upload.metrics),
                 best_metric=upload.best_metric,
                 path=str(final.relative_to(artifact_root())),
             )
+            checkpoint.metrics = upload.metrics
             if upload.keep_best:
                 checkpoints_prune(run=run, metric=upload.best_metric, keep=upload.keep_best)
     except IntegrityError:
@@ -212,6 +212,11 @@ def checkpoint_path(checkpoint: Checkpoint) -> Path:
 def checkpoint_select(run: Run, which: str, metric: str | None = None) -> Checkpoint:
     """``latest`` (highest step, newest upload), ``best`` (by ``metric``, default the
     metric the run's keep-best policy used) or a step number."""
+    step = None
+    if which not in ("latest", "best"):
+        if not which.strip().isdigit():
+            raise ApiError(f"must be 'best', 'latest' or a step; got {which[:40]!r}", "which")
+        step = parse_int(which, "which")
     checkpoints = list(Checkpoint.objects.filter(run=run).order_by("step", "pk"))
     if not checkpoints:
         raise NotFound(f"run {run.pk} has no checkpoints", "which")
@@ -228,10 +233,6 @@ def checkpoint_select(run: Run, which: str, metric: str | None = None) -> Checkp
         if not ranked:
             raise NotFound(f"no checkpoint of run {run.pk} has the metric {metric!r}", "metric")
         return ranked[0]
-    try:
-        step = int(which)
-    except ValueError:
-        raise ApiError(f"must be 'best', 'latest' or a step; got {which[:40]!r}", "which") from None
     at_step = [c for c in checkpoints if c.step == step]
     if not at_step:
         raise NotFound(f"run {run.pk} has no checkpoint at step {step}", "which")

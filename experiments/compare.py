@@ -42,6 +42,7 @@ from experiments.compare_diffs import (
 from experiments.directions import project_direction_table
 from experiments.errors import ApiError, NotFound
 from experiments.models import Metric, Project, Run
+from experiments.payloads import parse_int
 from experiments.selectors import runs_visible_to
 
 MAX_SIDES = 12
@@ -86,10 +87,9 @@ def parse_side(user: AbstractBaseUser, project: Project | None, token: str, fiel
         if not runs:
             raise NotFound(f"project {project.name!r} has no run in group {name!r}", field)
         return side_of_group(name, runs)
-    try:
-        run_id = int(token)
-    except ValueError:
-        raise ApiError(f"must be a run id or group:NAME, got {token[:60]!r}", field) from None
+    if not token.isdigit():
+        raise ApiError(f"must be a run id or group:NAME, got {token[:60]!r}", field)
+    run_id = parse_int(token, field, minimum=1)
     runs = runs_visible_to(user).filter(pk=run_id)
     if project is not None:
         runs = runs.filter(project=project)

@@ -18,7 +18,9 @@ import numpy as np
 from django.db import transaction
 
 from experiments.errors import ApiError
+from experiments.jsonstore import exact_json
 from experiments.models import Media, MediaKind, Run
+from experiments.payloads import check_int
 
 MAX_ITEMS = 1000
 MAX_CLASSES = 1000
@@ -208,9 +210,7 @@ def parse_media(body: Any) -> list[MediaItem]:
         name = item.get("name")
         if type(name) is not str or not 1 <= len(name) <= 200 or not name.isprintable():
             raise ApiError("must be 1 to 200 printable characters", f"{at}.name")
-        step = item.get("step")
-        if type(step) is not int or step < 0:
-            raise ApiError("must be an integer >= 0", f"{at}.step")
+        step = check_int(item.get("step"), f"{at}.step", minimum=0)
         data = item.get("data")
         if type(data) is not dict:
             raise ApiError("must be a JSON object", f"{at}.data")
@@ -232,7 +232,7 @@ def media_store(*, run: Run, items: list[MediaItem]) -> int:
         fresh = {item.uid: item for item in items if item.uid not in seen}
         Media.objects.bulk_create(
             [
-                Media(run=run, kind=i.kind, name=i.name, step=i.step, uid=i.uid, data=i.data)
+                Media(run=run, kind=i.kind, name=i.name, step=i.step, uid=i.uid, data=exact_json(i.data))
                 for i in fresh.values()
             ],
             ignore_conflicts=True,

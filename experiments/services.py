@@ -5,15 +5,17 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from experiments.chunks import Chunk, chunks_insert, split_chunks
-from experiments.errors import NotFound
+from experiments.errors import ApiError, NotFound
+from experiments.jsonstore import exact_json
 from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
-from experiments.payloads import Batch, RunEnd, RunStart
+from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_stored_size
 from experiments.selectors import runs_visible_to
 
 # Called with (run_id, project_id, event) after a change commits; the live layer
@@ -42,6 +44,23 @@ def _auto_name(project: Project) -> str:
     return f"run-{project.runs.count() + 1}"
 
 
+def _run_save(run: Run, update_fields: list[str] | None = None, grew: tuple[str, ...] = ()) -> None:
+    """Save ``run`` with its config and summary written by ``exact_json`` (so that
+    floats stay floats on PostgreSQL: every save of a run goes through here). ``grew``
+    names the JSON fields a merge made larger: each must stay within its byte limit
+    (413 naming the field and the setting)."""
+    for name in grew:
+        check_stored_size(getattr(run, name), name, f"TRACKER_MAX_{name.upper()}_BYTES")
+    values = {name: getattr(run, name) for name in ("config", "summary") if name in (update_fields or [name])}
+    for name, value in values.items():
+        setattr(run, name, exact_json(value))
+    try:
+        run.save(update_fields=update_fields)
+    finally:
+        for name, value in values.items():
+            setattr(run, name, value)
+
+
 @transaction.atomic
 def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
     """Create a run, or resume ``start.resume_id``; returns (run, resumed)."""
@@ -53,17 +72,17 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         run.heartbeat_at = now
         run.finished_at = None
         run.exit_code = None
-        run.config = {**run.config, **start.config}
         if start.tags:
             run.tags = sorted(set(run.tags) | set(start.tags))
         for name, value in start.environment.items():
             if value:
                 setattr(run, name, value)
-        run.save()
+        run.config = {**run.config, **start.config}
+        _run_save(run, grew=("config",))
         _emit(run, {"type": "status", "status": run.status})
         return run, True
     project, _ = Project.objects.get_or_create(owner=user, name=start.project)
-    run = Run.objects.create(
+    run = Run(
         project=project,
         name=start.name or _auto_name(project),
         group=start.group,
@@ -73,15 +92,26 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         heartbeat_at=now,
         **start.environment,
     )
+    _run_save(run)
     _emit(run, {"type": "created"})
     return run, False
 
 
 def _metrics_for_keys(run: Run, keys: list[str]) -> list[int]:
-    """Metric ids for ``keys`` (in order), creating the missing rows."""
+    """Metric ids for ``keys`` (in order), creating the missing rows; 413 when the run
+    would hold more than ``TRACKER_MAX_METRIC_KEYS`` distinct keys."""
     existing = dict(Metric.objects.filter(run=run, key__in=keys).values_list("key", "id"))
     missing = [k for k in keys if k not in existing]
     if missing:
+        limit = settings.TRACKER_MAX_METRIC_KEYS
+        total = Metric.objects.filter(run=run).count() + len(missing)
+        if total > limit:
+            raise ApiError(
+                f"run {run.pk} would have {total} distinct metric keys; the limit is {limit} "
+                "(TRACKER_MAX_METRIC_KEYS)",
+                "rows",
+                status=413,
+            )
         Metric.objects.bulk_create([Metric(run=run, key=k) for k in missing], ignore_conflicts=True)
         existing = dict(Metric.objects.filter(run=run, key__in=keys).values_list("key", "id"))
     return [existing[k] for k in keys]
@@ -195,18 +225,32 @@ def batch_ingest(*, run: Run, batch: Batch) -> int | None:
 def _summary_merge(run_id: int, summary: dict) -> None:
     run = Run.objects.select_for_update().only("summary").get(pk=run_id)
     run.summary = {**run.summary, **summary}
-    run.save(update_fields=["summary"])
+    _run_save(run, update_fields=["summary"], grew=("summary",))
+
+
+def _dropped_overflow(run: Run, dropped: int) -> ApiError:
+    return ApiError(
+        f"would overflow the run's count of dropped points ({run.dropped_points} + {dropped} "
+        "is over 2**63 - 1)",
+        "dropped",
+    )
 
 
 @transaction.atomic
 def run_heartbeat(*, run: Run, dropped: int) -> Run:
     updates: dict = {"heartbeat_at": timezone.now()}
+    rows = Run.objects.filter(pk=run.pk)
     if dropped:
         updates["dropped_points"] = F("dropped_points") + dropped
+        # The counter is a 64-bit column: a sum that would not fit changes nothing.
+        rows = rows.filter(dropped_points__lte=INT64_MAX - dropped)
     if run.status == RunStatus.CRASHED:
         updates["status"] = RunStatus.RUNNING
+    if not rows.update(**updates):
+        run.refresh_from_db(fields=["dropped_points"])
+        raise _dropped_overflow(run, dropped)
+    if run.status == RunStatus.CRASHED:
         _emit(run, {"type": "status", "status": RunStatus.RUNNING})
-    Run.objects.filter(pk=run.pk).update(**updates)
     run.refresh_from_db()
     return run
 
@@ -216,6 +260,8 @@ def run_finish(*, run: Run, end: RunEnd) -> Run:
     from experiments.tasks import run_finalize
 
     run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.dropped_points > INT64_MAX - end.dropped:
+        raise _dropped_overflow(run, end.dropped)
     now = timezone.now()
     run.status = end.status
     run.finished_at = now
@@ -226,7 +272,7 @@ def run_finish(*, run: Run, end: RunEnd) -> Run:
     if end.summary:
         run.summary = {**run.summary, **end.summary}
     run.dropped_points += end.dropped
-    run.save()
+    _run_save(run, grew=("summary",) if end.summary else ())
     _emit(run, {"type": "status", "status": run.status})
     transaction.on_commit(lambda: run_finalize.delay(run.pk))
     return run

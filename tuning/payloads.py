@@ -9,6 +9,8 @@ import sys
 from typing import Any
 
 from experiments.directions import metric_direction
+from experiments.errors import ApiError
+from experiments.payloads import check_project_name
 from tuning import conf
 from tuning.errors import SpecError
 from tuning.models import Direction
@@ -111,9 +113,10 @@ def parse_sweep(body: Any) -> dict[str, Any]:
         value = body.get(field)
         if value is not None and type(value) is not kind:
             raise SpecError(f"must be {_KIND_NAMES[kind]}, got {value!r}", field)
-    project = body["project"].strip()
-    if not project or len(project) > 100:
-        raise SpecError("must be 1 to 100 characters", "project")
+    try:  # the rule every project name follows (routable in URLs)
+        project = check_project_name(body["project"])
+    except ApiError as exc:
+        raise SpecError(exc.message, "project") from None
     objective = body["objective"]
     fields = {
         "name": (body.get("name") or "").strip()[:200],

@@ -12,6 +12,7 @@ from experiments.api.decorators import error_response, json_response
 from experiments.api.media_views import checkpoint_file_response
 from experiments.errors import ApiError
 from experiments.models import Checkpoint, MediaKind, Run
+from experiments.payloads import parse_int
 from experiments.selectors import run_metrics, runs_visible_to
 
 # Metric key prefixes that the media script charts in its own sections.
@@ -65,13 +66,7 @@ def media_page_index(run: Run) -> dict:
 
 
 def _step(request: HttpRequest) -> int | None:
-    raw = request.GET.get("step", "").strip()
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(f"must be an integer, got {raw[:40]!r}", "step") from None
+    return parse_int(request.GET.get("step"), "step")
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
 from experiments.api.decorators import error_response, json_response
 from experiments.errors import ApiError
+from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import projects_visible_to, runs_visible_to
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
@@ -34,7 +35,13 @@ MAX_ROWS_PER_REQUEST = 200
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "projects/list.html", {"projects": projects_overview(request.user)})
+    projects = list(projects_overview(request.user))
+    for project in projects:
+        # A name stored before names were checked (one with a '/') has no pages: listed, unlinked.
+        project.url = (
+            reverse("project", args=[project.name]) if is_routable_project_name(project.name) else ""
+        )
+    return render(request, "projects/list.html", {"projects": projects})
 
 
 def _column_choice(params: QueryDict) -> tuple[list[str] | None, list[str] | None]:
@@ -87,10 +94,10 @@ def _run_ids(params: QueryDict) -> list[int]:
         raise ApiError("give at least one run id", "run")
     if len(raw) > MAX_ROWS_PER_REQUEST:
         raise ApiError(f"at most {MAX_ROWS_PER_REQUEST} runs per request, got {len(raw)}", "run")
-    try:
-        return [int(value) for value in raw]
-    except ValueError:
-        raise ApiError("run ids must be integers", "run") from None
+    ids = [parse_int(value, "run", minimum=1) for value in raw]
+    if None in ids:
+        raise ApiError("run ids must be integers", "run")
+    return ids
 
 
 @login_required

@@ -15,6 +15,7 @@ from experiments.api.decorators import error_response, json_response
 from experiments.api.serializers import json_float
 from experiments.errors import ApiError
 from experiments.models import Metric
+from experiments.payloads import INT64_MAX, INT64_MIN
 from experiments.queries import Series, metric_series
 from experiments.selectors import run_metrics, runs_visible_to
 
@@ -95,7 +96,8 @@ def _step_range(request: HttpRequest) -> tuple[int | None, int | None]:
             raise ApiError(f"must be a number, got {raw[:40]!r}", name) from None
         if not math.isfinite(value):
             raise ApiError("must be a finite number", name)
-        bounds.append(int(rounding(value)))
+        # Steps are 64-bit: a bound past either end is that end.
+        bounds.append(min(max(int(rounding(value)), INT64_MIN), INT64_MAX))
     lo, hi = bounds
     if lo is not None and hi is not None and lo > hi:
         raise ApiError("must be <= step_max", "step_min")

@@ -5,11 +5,11 @@ a baseline through the page's CSRF-protected form instead), so a session cannot 
 for a cross-site write.
 """
 
-import math
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
 from experiments import services
@@ -22,11 +22,12 @@ from experiments.baselines import (
     baseline_set,
     project_get_for_user,
 )
-from experiments.compare import compare, comparison_dict, parse_side, reference_side, side_of_run
+from experiments.compare import BY_CHOICES, compare, comparison_dict, parse_side, reference_side, side_of_run
 from experiments.compare_curves import comparison_curves
 from experiments.directions import direction_override_set, project_direction_table
 from experiments.errors import ApiError
 from experiments.models import Metric
+from experiments.payloads import check_str, parse_float
 from experiments.selectors import runs_visible_to
 
 
@@ -112,28 +113,37 @@ def project_directions(request: HttpRequest, name: str) -> HttpResponse:
     return view(request, name=name)
 
 
-def _non_negative(request: HttpRequest, name: str) -> float:
-    raw = request.GET.get(name, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(f"must be a number, got {raw[:40]!r}", name) from None
-    if not math.isfinite(value) or value < 0:
-        raise ApiError("must be a finite number >= 0", name)
-    return value
+@dataclass
+class CompareQuery:
+    keys: list[str]
+    by: str
+    tolerance: float
+    abs_tolerance: float
+    curves: bool
 
 
-def _comparison_response(request: HttpRequest, reference, sides) -> dict:
-    keys = [k for k in request.GET.getlist("metric") if k]
-    result = compare(reference, sides, keys=keys or None, by=request.GET.get("by", "final"))
-    data = comparison_dict(
-        result,
-        tolerance=_non_negative(request, "tolerance"),
-        abs_tolerance=_non_negative(request, "abs_tolerance"),
+def parse_compare_query(query: QueryDict) -> CompareQuery:
+    """Every parameter of a comparison, checked before any run is read: a bad one is
+    refused at once, not after the work it would have steered."""
+    by = query.get("by", "final")
+    if by not in BY_CHOICES:
+        raise ApiError(f"must be one of {', '.join(BY_CHOICES)}, got {by[:40]!r}", "by")
+    keys = [k for k in query.getlist("metric") if k]
+    for key in keys:
+        check_str(key, "metric", settings.TRACKER_MAX_KEY_LENGTH)
+    return CompareQuery(
+        keys=keys,
+        by=by,
+        tolerance=parse_float(query.get("tolerance"), "tolerance", 0.0, minimum=0),
+        abs_tolerance=parse_float(query.get("abs_tolerance"), "abs_tolerance", 0.0, minimum=0),
+        curves=query.get("curves") in ("1", "true"),
     )
-    if request.GET.get("curves") in ("1", "true"):
+
+
+def _comparison_response(q: CompareQuery, reference, sides) -> dict:
+    result = compare(reference, sides, keys=q.keys or None, by=q.by)
+    data = comparison_dict(result, tolerance=q.tolerance, abs_tolerance=q.abs_tolerance)
+    if q.curves:
         data["curves"] = comparison_curves(reference, sides, result.keys, settings.TRACKER_CHART_POINTS)
     return data
 
@@ -141,21 +151,23 @@ def _comparison_response(request: HttpRequest, reference, sides) -> dict:
 @api_view(("GET",), allow_session=True)
 def run_compare(request: HttpRequest, user, run_id: int) -> dict:
     """One run against ``against``: ``baseline`` (default), a run id or ``group:NAME``."""
+    q = parse_compare_query(request.GET)
     run = services.run_get_for_user(user, run_id)
     reference = reference_side(user, run.project, request.GET.get("against", "baseline"))
-    return _comparison_response(request, reference, [side_of_run(run)])
+    return _comparison_response(q, reference, [side_of_run(run)])
 
 
 @api_view(("GET",), allow_session=True)
 def project_compare(request: HttpRequest, user, name: str) -> dict:
     """Any runs and groups (``side=12&side=group:seeds``) against ``against``."""
+    q = parse_compare_query(request.GET)
     project = project_get_for_user(user, name)
     tokens = [t for t in request.GET.getlist("side") if t.strip()]
     if not tokens:
         raise ApiError("give at least one side: a run id or group:NAME", "side")
     sides = [parse_side(user, project, token, "side") for token in tokens]
     reference = reference_side(user, project, request.GET.get("against", "baseline"))
-    return _comparison_response(request, reference, sides)
+    return _comparison_response(q, reference, sides)
 
 
 @api_view(("GET",), allow_session=True)

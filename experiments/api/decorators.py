@@ -4,24 +4,37 @@ and error shaping. Views stay a few lines: parse, authorise, call one function, 
 
 import functools
 import gzip
+import json
+import logging
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from experiments.errors import ApiError
+from experiments.errors import ApiError, NotFound
 from experiments.models import ApiKey
+from experiments.payloads import INT64_MAX, NUL_MESSAGE, refuse_nul
 
 JSON = "application/json"
+logger = logging.getLogger(__name__)
 
 
 def json_response(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(orjson.dumps(data), content_type=JSON, status=status)
+    try:
+        body = orjson.dumps(data)
+    except orjson.JSONEncodeError as exc:
+        # A row stored before its input was checked (an integer over 64 bits, which is
+        # what PostgreSQL made of a float such as 1e20; nesting deeper than orjson's
+        # 255 levels) is still answered, by the slower standard encoder.
+        logger.warning("JSON answer written by the standard encoder: %s", exc)
+        body = json.dumps(data, cls=DjangoJSONEncoder).encode()
+    return HttpResponse(body, content_type=JSON, status=status)
 
 
 def error_response(message: str, field: str | None = None, status: int = 400) -> HttpResponse:
@@ -80,9 +93,30 @@ def _read_body(request: HttpRequest) -> Any:
             f"unsupported Content-Encoding {encoding!r}; use gzip or none", "Content-Encoding", 415
         )
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(f"body is not valid JSON: {exc}", "body") from None
+    refuse_nul(body, data)
+    return data
+
+
+# A path parameter's name -> the field an error names (``run_id`` -> ``run``).
+_PATH_FIELDS = {"name": "project"}
+
+
+def check_request(request: HttpRequest, kwargs: dict[str, Any]) -> None:
+    """What every API view may assume of its path and query before any work: ids fit a
+    64-bit column (a larger one names nothing that exists: 404) and no value holds a
+    NUL (which PostgreSQL cannot even compare with)."""
+    for name, value in kwargs.items():
+        field = _PATH_FIELDS.get(name, name.removesuffix("_id"))
+        if type(value) is int and value > INT64_MAX:
+            raise NotFound(f"{field} {value} does not exist", field)
+        if type(value) is str and "\x00" in value:
+            raise NotFound(f"{field} names nothing that exists: it {NUL_MESSAGE}", field)
+    for key, values in request.GET.lists():
+        if "\x00" in key or any("\x00" in v for v in values):
+            raise ApiError(f"query parameter {NUL_MESSAGE}", key.replace("\x00", "") or "query")
 
 
 def api_view(methods: tuple[str, ...], allow_session: bool = False) -> Callable:
@@ -104,6 +138,7 @@ def api_view(methods: tuple[str, ...], allow_session: bool = False) -> Callable:
                 return response
             try:
                 user = _authenticate(request, allow_session)
+                check_request(request, kwargs)
                 if request.method in ("POST", "PUT", "PATCH"):
                     result = view(request, user, _read_body(request), **kwargs)
                 else:

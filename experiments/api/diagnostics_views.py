@@ -11,6 +11,7 @@ from experiments import services
 from experiments.api.decorators import api_view, error_response
 from experiments.diagnostics import store
 from experiments.errors import ApiError, NotFound
+from experiments.payloads import parse_int
 from experiments.selectors import projects_visible_to
 
 MAX_NOTE = 2000
@@ -28,10 +29,7 @@ def project_findings(request: HttpRequest, user, name: str) -> dict:
     if project is None:
         raise NotFound(f"project {name!r} does not exist or is not yours", "project")
     raw = request.GET.getlist("run")
-    try:
-        run_ids = [int(value) for value in raw] if raw else None
-    except ValueError:
-        raise ApiError("run ids must be integers", "run") from None
+    run_ids = [parse_int(value, "run", minimum=1) for value in raw if value.strip()] if raw else None
     health = store.project_health(project, run_ids)
     return {"project": project.name, "runs": {str(run_id): item for run_id, item in health.items()}}
 

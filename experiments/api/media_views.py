@@ -10,9 +10,10 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from experiments import artifacts, media, services
-from experiments.api.decorators import _authenticate, api_view, error_response, json_response
+from experiments.api.decorators import _authenticate, api_view, check_request, error_response, json_response
 from experiments.errors import ApiError, NotFound
 from experiments.models import Checkpoint, Media, MediaKind
+from experiments.payloads import parse_int
 
 MAX_LISTED = 10_000
 
@@ -36,12 +37,9 @@ def run_media_list(request: HttpRequest, user, run_id: int) -> dict:
         rows = rows.filter(kind=kind)
     if request.GET.get("name"):
         rows = rows.filter(name=request.GET["name"])
-    step = request.GET.get("step")
-    if step:
-        try:
-            rows = rows.filter(step=int(step))
-        except ValueError:
-            raise ApiError(f"must be an integer, got {step[:40]!r}", "step") from None
+    step = parse_int(request.GET.get("step"), "step")
+    if step is not None:
+        rows = rows.filter(step=step)
     items = list(rows.order_by("kind", "name", "step", "pk")[: MAX_LISTED + 1])
     return {"media": [media.media_dict(i) for i in items[:MAX_LISTED]], "truncated": len(items) > MAX_LISTED}
 
@@ -61,6 +59,7 @@ def raw_view(method: str, allow_session: bool = False) -> Callable:
                 return response
             try:
                 user = _authenticate(request, allow_session=allow_session)
+                check_request(request, kwargs)
                 result = view(request, user, **kwargs)
             except ApiError as exc:
                 return error_response(exc.message, exc.field, exc.status)
