@@ -22,6 +22,8 @@ os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 # Test servers speak plain HTTP on 127.0.0.1, also on the PostgreSQL pass, which would
 # otherwise get production's HTTPS defaults (redirects, Secure cookies).
 os.environ.setdefault("TRACKER_HTTPS", "0")
+# The only code sweeps in tests may run: the example and the tests' own entry points.
+os.environ.setdefault("TUNING_ENTRY_POINT_MODULES", "examples,tests.test_tuning_entrypoints")
 
 from dashboard.settings import *  # noqa: E402, F403
 

@@ -6,6 +6,7 @@ import pytest
 import tracker
 from experiments.models import Project, Run
 from tests.helpers import auth, post
+from tests.test_tuning_support import grant_run_sweeps
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
 
 SPACE = {
@@ -21,6 +22,12 @@ BODY = {
     "parallelism": 2,
     "config": {"epochs": 2},
 }
+
+
+@pytest.fixture(autouse=True)
+def owner_may_run_sweeps(owner):
+    """The owner creates and starts sweeps here: that runs code on workers, granted explicitly."""
+    grant_run_sweeps(owner)
 
 
 @pytest.mark.django_db

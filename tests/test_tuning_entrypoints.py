@@ -49,6 +49,18 @@ def hog(config: dict, run) -> float:
     return 1.0
 
 
+def environ(config: dict, run) -> float:
+    """Writes the trial process's whole environment to ``config["out"]`` (JSON): what any
+    entry point could read, and send anywhere."""
+    import json
+    import os
+
+    with open(config["out"], "w") as f:
+        json.dump(dict(os.environ), f)
+    run.log({"score": 1.0}, step=0)
+    return 1.0
+
+
 @pytest.mark.parametrize("x", [0.5, 2.0])
 def test_steady_approaches_x_and_stops_when_asked(x):
     class FakeRun:

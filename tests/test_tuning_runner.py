@@ -32,7 +32,7 @@ def test_a_missing_function_is_named():
     with pytest.raises(
         AttributeError, match=r"module 'tests\.test_tuning_entrypoints' has no function 'nope'"
     ):
-        load_entry_point("tests.test_tuning_entrypoints:nope")
+        load_entry_point("tests.test_tuning_entrypoints:nope", ["tests"])
 
 
 def _fake_torch(initialized: bool) -> types.ModuleType:

@@ -28,6 +28,13 @@ FAST = {
 }
 
 
+def grant_run_sweeps(user) -> None:
+    """Give ``user`` the permission to create and start sweeps (they run code on workers)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="tuning", codename="run_sweeps"))
+
+
 def tuning_env(server) -> dict[str, str]:
     return {**process_env(), "TRACKER_SERVER_URL": server.url, **FAST}
 

@@ -6,7 +6,7 @@ import pytest
 import tracker
 from experiments.models import ApiKey, Metric, Run
 from experiments.queries import metric_history
-from tests.test_tuning_support import logs, sweep_workers_fixture  # noqa: F401
+from tests.test_tuning_support import grant_run_sweeps, logs, sweep_workers_fixture  # noqa: F401
 from tuning.models import Sweep, SweepStatus, TrialState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -19,6 +19,7 @@ FIXED = {"epochs": 6, "width": 16, "watch": None, "keep_checkpoints": 0}
 def test_a_sweep_over_the_digits_cnn_prunes_bad_trials_and_finds_the_best(
     server, api_key, owner, sweep_workers, tmp_path
 ):
+    grant_run_sweeps(owner)
     sweep_workers(1)
     # Random search with seed 2 tries a good, then a bad learning rate; the median pruner
     # (after one complete trial) stops the bad one after its first epochs.

@@ -15,7 +15,7 @@ from tuning import services
 from tuning.errors import SpecError
 from tuning.forms import SweepAdminForm
 from tuning.models import Sweep, SweepStatus, Trial
-from tuning.selectors import best_trial, with_progress
+from tuning.selectors import RUN_SWEEPS, best_trial, user_can_run_sweeps, with_progress
 
 # Fixed once a sweep has trials: changing them would mix incomparable trials in one study.
 FROZEN_WHEN_STARTED = (
@@ -123,7 +123,20 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
         base = ("status", "error", "study_name", "created_at", "started_at", "finished_at")
         if obj.started_at is not None:
             return FROZEN_WHEN_STARTED + base
+        if not user_can_run_sweeps(request.user):
+            # Which code runs is for those who may run code: not changed under someone
+            # else's sweep for them to start.
+            return ("entry_point", *base)
         return base
+
+    # -- who may run code -------------------------------------------------------------
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        """Creating, starting and resuming a sweep run its entry point on the workers: for
+        users granted ``tuning.run_sweeps`` (the actions' ``permissions=["run"]``)."""
+        return self.has_change_permission(request) and user_can_run_sweeps(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and user_can_run_sweeps(request.user)
 
     def get_fieldsets(self, request: HttpRequest, obj: Sweep | None = None):
         fieldsets = [
@@ -215,7 +228,7 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
         if done:
             self.message_user(request, f"{verb} {done} sweep(s).", messages.SUCCESS)
 
-    @admin.action(description="Start the selected sweeps")
+    @admin.action(description="Start the selected sweeps", permissions=["run"])
     def start(self, request: HttpRequest, queryset) -> None:
         fresh = queryset.filter(status=SweepStatus.CREATED)
         skipped = queryset.exclude(status=SweepStatus.CREATED).count()
@@ -225,7 +238,9 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
             )
         self._each(request, fresh, "Started", lambda s: services.sweep_start(sweep=s))
 
-    @admin.action(description="Stop the selected sweeps (running trials end promptly)")
+    @admin.action(
+        description="Stop the selected sweeps (running trials end promptly)", permissions=["change"]
+    )
     def stop(self, request: HttpRequest, queryset) -> None:
         self._each(
             request,
@@ -234,7 +249,7 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
             lambda s: services.sweep_stop(sweep=s),
         )
 
-    @admin.action(description="Resume the selected sweeps (up to n_trials)")
+    @admin.action(description="Resume the selected sweeps (up to n_trials)", permissions=["run"])
     def resume(self, request: HttpRequest, queryset) -> None:
         resumable = [SweepStatus.STOPPED, SweepStatus.STOPPING, SweepStatus.FAILED, SweepStatus.FINISHED]
         self._each(
@@ -272,6 +287,10 @@ def _control(model_admin: SweepAdmin, request: HttpRequest, sweep_id: int, verb:
     )
     if call is None:
         messages.error(request, f"unknown action {verb!r}")
+    elif verb != "stop" and not model_admin.has_run_permission(request):
+        messages.error(
+            request, f"{sweep.name}: you may not {verb} sweeps (needs the {RUN_SWEEPS!r} permission)."
+        )
     else:
         try:
             call(sweep=sweep)

@@ -67,20 +67,65 @@ def child_sdk_env() -> dict[str, str]:
 
 
 def entry_point_modules() -> list[str]:
-    """Module prefixes that sweeps may run (``TUNING_ENTRY_POINT_MODULES``, comma separated;
-    empty: any module that is not part of the standard library)."""
-    value = _get("TUNING_ENTRY_POINT_MODULES", env_list("TUNING_ENTRY_POINT_MODULES", []))
+    """Module prefixes that sweeps may run (``TUNING_ENTRY_POINT_MODULES``, comma separated).
+    An explicit allowlist: empty allows nothing. Unset, the embedded default (no
+    ``DATABASE_URL``: ``make run`` on one machine) allows the shipped ``examples``, so its
+    demonstration sweep runs; a deployment lists its own training packages."""
+    default = ["examples"] if getattr(settings, "EMBEDDED", False) else []
+    value = _get("TUNING_ENTRY_POINT_MODULES", env_list("TUNING_ENTRY_POINT_MODULES", default))
     return [value] if isinstance(value, str) else list(value)
 
 
-# Server secrets a trial's user code has no business seeing.
-CHILD_ENV_DROPPED = (
+def trial_env_passthrough() -> list[str]:
+    """Extra environment variables of the worker that trial processes get
+    (``TUNING_TRIAL_ENV_PASSTHROUGH``, comma separated names; ``NAME_*`` matches a prefix),
+    on top of ``TRIAL_ENV_BASE``. The server's own secrets (``NEVER_PASSED``) are never
+    passed, even when listed."""
+    value = _get("TUNING_TRIAL_ENV_PASSTHROUGH", env_list("TUNING_TRIAL_ENV_PASSTHROUGH", []))
+    return [value] if isinstance(value, str) else list(value)
+
+
+# What a trial process gets of its worker's environment, whoever runs the worker: what a
+# Python process, its locale and a GPU training need. ``NAME_*`` matches a prefix.
+TRIAL_ENV_BASE = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "LD_LIBRARY_PATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "CUDA_HOME",
+    "CUDA_PATH",
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+    "HIP_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TORCH_HOME",
+    "XDG_CACHE_HOME",
+)
+
+# The server's own settings: never in a trial's environment, even when an operator's
+# passthrough pattern matches them. The trial gets its own key and server address.
+NEVER_PASSED = (
     "SECRET_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "CELERY_BROKER_URL",
     "TUNING_STORAGE_URL",
-    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_*",
     "TRACKER_API_KEY",
     "TRACKER_RUN_ID",
 )

@@ -72,6 +72,9 @@ class Sweep(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status"], name="sweep_status")]
+        # Creating or starting a sweep runs its entry point on the workers: code execution,
+        # granted on purpose (superusers have it implicitly). See tuning.selectors.
+        permissions = [("run_sweeps", "Can run sweep code on workers")]
 
     def __str__(self) -> str:
         return self.name

@@ -5,13 +5,13 @@ field values however they arrived. Both raise ``SpecError`` naming the field.
 """
 
 import re
-import sys
 from typing import Any
 
 from experiments.directions import metric_direction
 from experiments.errors import ApiError
 from experiments.payloads import check_project_name
 from tuning import conf
+from tuning.entrypoints import refusal
 from tuning.errors import SpecError
 from tuning.models import Direction
 from tuning.samplers import build_pruner, build_sampler, get_sampler
@@ -23,21 +23,15 @@ MAX_PARALLELISM = 1000
 
 
 def check_entry_point(value: Any) -> str:
-    """``module:function``, importable by the workers; not a standard-library callable
-    (a sweep must run training code, not ``os:system``), and within
-    ``TUNING_ENTRY_POINT_MODULES`` when that is set."""
+    """``module:function``, whose module the operator allows sweeps to run
+    (``TUNING_ENTRY_POINT_MODULES``, an allowlist: empty allows nothing), and never the
+    standard library or the server's own code. Workers check again before running it."""
     if type(value) is not str or not _ENTRY_POINT.match(value.strip()):
         raise SpecError("must be 'module:function', e.g. 'examples.train_digits:train'", "entry_point")
     value = value.strip()
-    module = value.partition(":")[0]
-    top = module.partition(".")[0]
-    if top in sys.stdlib_module_names or top in ("tuning", "experiments", "dashboard", "django"):
-        raise SpecError(f"module {module!r} is not training code", "entry_point")
-    allowed = conf.entry_point_modules()
-    if allowed and not any(module == p or module.startswith(p.rstrip(".") + ".") for p in allowed):
-        raise SpecError(
-            f"module {module!r} is not in TUNING_ENTRY_POINT_MODULES ({', '.join(allowed)})", "entry_point"
-        )
+    refused = refusal(value, conf.entry_point_modules())
+    if refused:
+        raise SpecError(refused, "entry_point")
     return value
 
 

@@ -3,9 +3,11 @@
 A fresh interpreter per trial is what guarantees that the host and GPU memory of one
 trial is returned to the system before the next starts (CUDA caches, leaked tensors and
 fragmented allocators die with the process). This module imports neither Django nor the
-server's code: only the SDK and the entry point.
+server's code: only the SDK, the entry point and the standard-library-only allowlist
+check (``tuning.entrypoints``).
 
-SPEC.json holds ``entry_point``, ``run_id``, ``project``, ``config``, ``parent_pid`` and
+SPEC.json holds ``entry_point``, ``allowed_modules`` (the worker's
+``TUNING_ENTRY_POINT_MODULES``), ``run_id``, ``project``, ``config``, ``parent_pid`` and
 ``result`` (where to write the outcome); the server URL and API key come in the usual
 ``TRACKER_SERVER`` / ``TRACKER_API_KEY`` variables. The outcome file holds ``value``,
 ``error`` (a traceback), ``stopped`` and the peak GPU memory.
@@ -24,6 +26,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from tuning.entrypoints import refusal
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -49,7 +53,13 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="tuning-parent-watch", daemon=True).start()
 
 
-def load_entry_point(spec: str) -> Any:
+def load_entry_point(spec: str, allowed_modules: list[str]) -> Any:
+    """Import ``module:function``, once its module is known to be in the worker's
+    allowlist (``TUNING_ENTRY_POINT_MODULES``, passed in the spec): importing a module
+    already runs its code."""
+    refused = refusal(spec, allowed_modules)
+    if refused:
+        raise PermissionError(f"refused to run {spec!r}: {refused}")
     module_name, _, function = spec.partition(":")
     module = importlib.import_module(module_name)
     try:
@@ -101,7 +111,7 @@ def main(spec_path: str) -> int:
     result_path = Path(spec["result"])
     outcome: dict[str, Any] = {"value": None, "error": "", "stopped": False}
     try:
-        function = load_entry_point(spec["entry_point"])
+        function = load_entry_point(spec["entry_point"], spec.get("allowed_modules", []))
     except BaseException:
         outcome["error"] = traceback.format_exc()
         _write(result_path, outcome)

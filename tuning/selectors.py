@@ -1,5 +1,5 @@
-"""Reads of sweeps: who may see which (through ``experiments.selectors``), progress
-counts and the best trial."""
+"""Reads of sweeps: who may see which (through ``experiments.selectors``), who may run
+them, progress counts and the best trial."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from django.db.models import Count, Q, QuerySet
 
 from experiments.selectors import projects_visible_to
 from tuning.models import Direction, Sweep, Trial, TrialState
+
+RUN_SWEEPS = "tuning.run_sweeps"
+
+
+def user_can_run_sweeps(user: AbstractBaseUser) -> bool:
+    """Whether ``user`` may create, start or resume sweeps, which run code on the workers:
+    the ``tuning.run_sweeps`` permission (directly or through a group), or a superuser."""
+    return bool(user.is_active and user.has_perm(RUN_SWEEPS))
 
 
 def sweeps_visible_to(user: AbstractBaseUser) -> QuerySet[Sweep]:

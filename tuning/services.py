@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from experiments.models import ApiKey, Project, Run
+from experiments.models import ApiKey, Project, Run, RunStatus
 from tuning import conf
+from tuning.entrypoints import refusal
 from tuning.errors import SpecError
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
 
@@ -63,15 +64,28 @@ def sweep_create(*, user: AbstractBaseUser, project: str, fields: dict, start: b
             fields = {**fields, "name": f"sweep-{project_row.sweeps.count() + 1}"}
         sweep = Sweep.objects.create(project=project_row, created_by=user, **fields)
         if start:
-            sweep = sweep_start(sweep=sweep)
+            sweep = _sweep_start_locked(sweep_id=sweep.pk)
     return sweep
 
 
-@transaction.atomic
 def sweep_start(*, sweep: Sweep) -> Sweep:
     """Start a new sweep, or resume a stopped, failed or finished one (with trials left:
-    raise ``n_trials`` to extend a finished one). Enqueues up to ``parallelism`` slots."""
-    sweep = Sweep.objects.select_for_update().get(pk=sweep.pk)
+    raise ``n_trials`` to extend a finished one). Enqueues up to ``parallelism`` slots.
+
+    Refused (``SpecError`` on ``entry_point``) when the entry point is no longer in
+    ``TUNING_ENTRY_POINT_MODULES``. Trials lost with a dead worker are recovered first,
+    so they free their slots (outside the sweep's lock: recovery talks to Optuna's
+    storage, which on SQLite must not wait on this connection's write lock)."""
+    refused = refusal(sweep.entry_point, conf.entry_point_modules())
+    if refused:
+        raise SpecError(refused, "entry_point")
+    trials_recover_lost(sweep_id=sweep.pk)
+    with transaction.atomic():
+        return _sweep_start_locked(sweep_id=sweep.pk)
+
+
+def _sweep_start_locked(*, sweep_id: int) -> Sweep:
+    sweep = Sweep.objects.select_for_update().get(pk=sweep_id)
     if sweep.status == SweepStatus.RUNNING:
         return sweep
     counts = Counts.of(sweep.pk)
@@ -228,10 +242,30 @@ def sweep_fail(*, sweep_id: int, error: str) -> None:
     )
 
 
-def trials_fail_lost(*, sweep_id: int | None = None) -> list[Trial]:
-    """Fail running trials whose worker has not sent a heartbeat for the grace period
-    (killed, or its machine gone), and enqueue a replacement slot for each. Returns the
-    trials failed here; the caller tells Optuna."""
+@dataclass
+class Recovered:
+    """What one ``trials_recover_lost`` call did: trials failed as lost (each replaced by
+    a new slot) and running sweeps whose lost slots were enqueued again."""
+
+    lost: list[int]
+    restarted: list[int]
+
+
+def trials_recover_lost(*, sweep_id: int | None = None) -> Recovered:
+    """Recover from dead workers, for one sweep or all: fail running trials whose worker
+    has sent no heartbeat for ``TUNING_GRACE_PERIOD`` (in their Optuna study too, and end
+    their runs), give each a replacement slot, and re-enqueue the slots of running sweeps
+    that have been idle that long (their queued task died with a worker).
+
+    The one recovery path, and idempotent: a worker runs it when it starts and then
+    periodically, a worker runs it as it advances a sweep, reads of a sweep (API, page)
+    and ``sweep_start`` run it, and so does beat's watchdog when beat runs. Several at
+    once are safe: a trial is failed by whichever gets there first."""
+    lost = _trials_fail_lost(sweep_id=sweep_id)
+    return Recovered(lost=[t.pk for t in lost], restarted=_sweeps_restart_idle(sweep_id=sweep_id))
+
+
+def _trials_fail_lost(*, sweep_id: int | None) -> list[Trial]:
     cutoff = timezone.now() - timedelta(seconds=conf.grace_period())
     candidates = Trial.objects.filter(state=TrialState.RUNNING, heartbeat_at__lt=cutoff)
     if sweep_id is not None:
@@ -247,18 +281,57 @@ def trials_fail_lost(*, sweep_id: int | None = None) -> list[Trial]:
         # A child that outlived its worker (another machine, partitioned) is asked to stop.
         _request_stop([trial.run_id] if trial.run_id else [])
         trial.state, trial.error = TrialState.FAILED, error
+        trial_abandon(trial=trial)
         lost.append(trial)
         sweep_settle(sweep_id=trial.sweep_id, slot_continues=True)
     return lost
 
 
-def sweeps_restart_idle() -> list[int]:
+def trial_abandon(*, trial: Trial) -> None:
+    """A trial whose process is gone (its worker died, or the worker failed around it):
+    end its run as failed and fail it in the Optuna study, so samplers stop treating it
+    as running. Best effort: the study may be gone, or the trial never reached Optuna."""
+    if trial.run_id is not None:
+        run_end_unfinished(run_id=trial.run_id, state=TrialState.FAILED, exit_code=None, error=trial.error)
+    if trial.number is None:
+        return
+    from optuna.trial import TrialState as OptunaState
+
+    from tuning.storage import open_study
+
+    try:
+        study = open_study(trial.sweep.study_name, trial.sweep.direction)
+        study.tell(trial.number, state=OptunaState.FAIL)
+    except Exception as exc:  # already finished, or the study is gone
+        logger.info("could not fail trial %s of sweep %s in Optuna: %s", trial.number, trial.sweep_id, exc)
+
+
+def run_end_unfinished(*, run_id: int, state: str, exit_code: int | None, error: str) -> None:
+    """A trial's child that died without finishing its run (killed, OOM, its worker
+    gone) leaves the run running: end it."""
+    from experiments.payloads import RunEnd
+    from experiments.services import run_finish
+
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None or run.status != RunStatus.RUNNING:
+        return
+    failed = state == TrialState.FAILED
+    end = RunEnd(
+        status="failed" if failed else "finished", exit_code=exit_code, error=error, summary={}, dropped=0
+    )
+    run_finish(run=run, end=end)
+
+
+def _sweeps_restart_idle(*, sweep_id: int | None) -> list[int]:
     """Running sweeps with trials left, nothing running and nothing claimed for a grace
     period: their slot tasks were lost (a worker died holding a queued task). Enqueue
     their slots again; if the old tasks do turn up they find no free slot."""
     cutoff = timezone.now() - timedelta(seconds=conf.grace_period())
+    idle = Sweep.objects.filter(status=SweepStatus.RUNNING, activity_at__lt=cutoff)
+    if sweep_id is not None:
+        idle = idle.filter(pk=sweep_id)
     restarted = []
-    for sweep in Sweep.objects.filter(status=SweepStatus.RUNNING, activity_at__lt=cutoff):
+    for sweep in idle:
         with transaction.atomic():
             locked = Sweep.objects.select_for_update().get(pk=sweep.pk)
             counts = Counts.of(sweep.pk)

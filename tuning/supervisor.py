@@ -31,9 +31,10 @@ from django.db import DatabaseError, close_old_connections
 from optuna.trial import TrialState as OptunaState
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
-from experiments.models import Metric, Run, RunStatus
+from experiments.models import Metric, Run
 from experiments.queries import metric_history
 from tuning import conf, services
+from tuning.entrypoints import refusal
 from tuning.models import Sweep, Trial, TrialState
 from tuning.samplers import build_pruner, build_sampler
 from tuning.space import parse_space, sample_config
@@ -65,8 +66,23 @@ def trial_dir(trial_id: int) -> Path:
     return path
 
 
+def _listed(name: str, patterns) -> bool:
+    return any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in patterns)
+
+
 def _child_env(raw_key: str, directory: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in conf.CHILD_ENV_DROPPED}
+    """The trial process's environment, built from scratch: what a Python process and a
+    GPU training need (``conf.TRIAL_ENV_BASE``), the names the operator lists
+    (``TUNING_TRIAL_ENV_PASSTHROUGH``), the trial's own key and the server's address.
+    Never the worker's whole environment: it holds the server's secrets, and the trial
+    runs code that a sweep's creator chose."""
+    wanted = (*conf.TRIAL_ENV_BASE, *conf.trial_env_passthrough())
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if _listed(name, wanted) and not _listed(name, conf.NEVER_PASSED)
+    }
+    env.setdefault("PATH", os.defpath)
     root = str(Path(settings.BASE_DIR))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.getcwd(), env.get("PYTHONPATH", "")) if p)
     env.update(
@@ -88,6 +104,8 @@ def _start_child(trial: Trial, raw_key: str, config: dict, directory: Path) -> s
         "config": config,
         "parent_pid": os.getpid(),
         "result": str(directory / "result.json"),
+        # The child checks again right before it imports the entry point.
+        "allowed_modules": conf.entry_point_modules(),
     }
     (directory / "spec.json").write_text(json.dumps(spec))
     log = open(directory / "output.log", "wb")  # noqa: SIM115 (the child owns it)
@@ -173,7 +191,7 @@ def _step(
     if now >= watch.next_check:
         # Other workers' lost trials are noticed here too, not only by the beat task.
         watch.next_check = now + max(1.0, conf.grace_period() / 2)
-        _tell_lost(services.trials_fail_lost(sweep_id=sweep.pk))
+        services.trials_recover_lost(sweep_id=sweep.pk)
     if (watch.stop_deadline is not None and now > watch.stop_deadline) or now > watch.deadline:
         watch.timed_out = now > watch.deadline
         proc.kill()
@@ -201,23 +219,6 @@ def _supervise(
         if exited is not None:
             return watch, exited
         time.sleep(conf.poll_interval())
-
-
-def _tell_lost(trials: list[Trial]) -> None:
-    """Fail lost trials in their studies too, so samplers stop treating them as running,
-    and end their runs (their process died with its worker)."""
-    for trial in trials:
-        if trial.run_id is not None:
-            _end_run(trial.run_id, TrialState.FAILED, None, trial.error)
-        if trial.number is None:
-            continue
-        try:
-            study = open_study(trial.sweep.study_name, trial.sweep.direction)
-            study.tell(trial.number, state=OptunaState.FAIL)
-        except Exception as exc:  # already finished, or the study is gone
-            logger.info(
-                "could not fail trial %s of sweep %s in Optuna: %s", trial.number, trial.sweep_id, exc
-            )
 
 
 def _read_outcome(directory: Path) -> dict[str, Any]:
@@ -286,21 +287,6 @@ def _tell(study: optuna.Study, otrial: optuna.Trial, state: str, value: float | 
             raise
 
 
-def _end_run(run_id: int, state: str, code: int | None, error: str) -> None:
-    """A child that died without finishing its run (killed, OOM) leaves it running; end it."""
-    from experiments.payloads import RunEnd
-    from experiments.services import run_finish
-
-    run = Run.objects.filter(pk=run_id).first()
-    if run is None or run.status != RunStatus.RUNNING:
-        return
-    failed = state == TrialState.FAILED
-    end = RunEnd(
-        status="failed" if failed else "finished", exit_code=code, error=error, summary={}, dropped=0
-    )
-    run_finish(run=run, end=end)
-
-
 def run_trial(trial: Trial, index: int) -> str:
     """Run one claimed trial to its end; returns its final state."""
     began = time.monotonic()
@@ -333,7 +319,7 @@ def run_trial(trial: Trial, index: int) -> str:
         state, error = TrialState.FAILED, "declared lost while running (heartbeat too late)"
     else:
         _tell(study, otrial, state, value)
-    _end_run(trial.run_id, state, code, error)
+    services.run_end_unfinished(run_id=trial.run_id, state=state, exit_code=code, error=error)
     services.trial_finish(
         trial_id=trial.pk,
         state=state,
@@ -362,10 +348,24 @@ def run_trial(trial: Trial, index: int) -> str:
     return state
 
 
+def _refuse_entry_point(trial: Trial) -> bool:
+    """The sweep's entry point checked against this worker's allowlist right before it
+    would run: a sweep stored before the operator narrowed ``TUNING_ENTRY_POINT_MODULES``
+    (or a row edited in the database) fails here, with its trial saying why."""
+    refused = refusal(trial.sweep.entry_point, conf.entry_point_modules())
+    if refused is None:
+        return False
+    error = f"refused to run {trial.sweep.entry_point!r} on this worker: {refused}"
+    logger.warning("sweep %s: %s", trial.sweep_id, error)
+    services.trial_finish(trial_id=trial.pk, state=TrialState.FAILED, error=error, note="entry point refused")
+    services.sweep_fail(sweep_id=trial.sweep_id, error=error)
+    return True
+
+
 def run_slot(sweep_id: int) -> str | None:
     """One turn of a slot: claim a trial of the sweep and run it, then hand the slot on.
     Returns the trial's state, or None when there was no free slot."""
-    _tell_lost(services.trials_fail_lost(sweep_id=sweep_id))
+    services.trials_recover_lost(sweep_id=sweep_id)
     claimed = services.trial_claim(sweep_id=sweep_id, worker=socket.gethostname(), pid=os.getpid())
     if claimed is None:
         services.sweep_settle(sweep_id=sweep_id, slot_continues=False)
@@ -373,6 +373,8 @@ def run_slot(sweep_id: int) -> str | None:
     trial, index = claimed
     trial = Trial.objects.select_related("sweep__project__owner").get(pk=trial.pk)
     try:
+        if _refuse_entry_point(trial):
+            return TrialState.FAILED
         return run_trial(trial, index)
     except Exception:
         error = traceback.format_exc()
@@ -381,7 +383,7 @@ def run_slot(sweep_id: int) -> str | None:
             trial_id=trial.pk, state=TrialState.FAILED, error=f"the worker failed:\n{error}"
         )
         trial.error = error
-        _tell_lost([trial])  # ends its run and fails it in Optuna, as far as they got
+        services.trial_abandon(trial=trial)  # ends its run and fails it in Optuna, as far as they got
         if Trial.objects.filter(sweep_id=sweep_id).exclude(state=TrialState.FAILED).count() == 0 and (
             Trial.objects.filter(sweep_id=sweep_id, error__startswith="the worker failed").count() >= 3
         ):
@@ -389,4 +391,6 @@ def run_slot(sweep_id: int) -> str | None:
             services.sweep_fail(sweep_id=sweep_id, error=error)
         return TrialState.FAILED
     finally:
+        # The trial has ended: recover the sweep's lost trials before handing the slot on.
+        services.trials_recover_lost(sweep_id=sweep_id)
         services.sweep_settle(sweep_id=sweep_id, slot_continues=True)

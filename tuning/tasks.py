@@ -1,10 +1,13 @@
 """Celery tasks of sweeps: thin, loading by id. ``trial_run`` is one turn of a slot (see
-``tuning.services``); ``sweeps_watchdog`` runs on beat and recovers from dead workers.
+``tuning.services``); ``sweeps_watchdog`` runs on beat and recovers from dead workers,
+as every worker does without beat (``tuning.recovery``).
 """
 
 from celery import current_app, shared_task
 
-from tuning import conf
+# Importing the recovery module connects it to worker_ready: a worker that loads its
+# tasks recovers lost trials, beat or no beat.
+from tuning import conf, recovery  # noqa: F401
 
 
 @shared_task(
@@ -23,14 +26,12 @@ def trial_run(sweep_id: int) -> str | None:
 
 @shared_task(soft_time_limit=60, time_limit=90)
 def sweeps_watchdog() -> dict:
-    """Fail trials whose worker stopped sending heartbeats (each gets a replacement slot)
-    and restart running sweeps whose queued slots were lost."""
+    """Recover from dead workers (``tuning.services.trials_recover_lost``) when beat runs.
+    Beat is not needed for it: every worker also runs the recovery (``tuning.recovery``)."""
     from tuning import services
-    from tuning.supervisor import _tell_lost
 
-    lost = services.trials_fail_lost()
-    _tell_lost(lost)
-    return {"lost": [t.pk for t in lost], "restarted": services.sweeps_restart_idle()}
+    recovered = services.trials_recover_lost()
+    return {"lost": recovered.lost, "restarted": recovered.restarted}
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180, max_retries=3, default_retry_delay=30)

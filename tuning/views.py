@@ -12,6 +12,16 @@ from tuning.api.serializers import best_dict, trial_dict
 from tuning.models import Sweep
 from tuning.plots import TITLES, figures_cached
 from tuning.selectors import best_trial, progress, sweep_trials, sweeps_visible_to
+from tuning.services import trials_recover_lost
+
+
+def _visible_sweep(request: HttpRequest, sweep_id: int) -> Sweep:
+    """The sweep, once trials lost with a dead worker are failed and replaced: reading a
+    sweep unsticks it, beat or no beat."""
+    sweep = get_object_or_404(sweeps_visible_to(request.user), pk=sweep_id)
+    if sweep.is_active and trials_recover_lost(sweep_id=sweep.pk).lost:
+        sweep.refresh_from_db()
+    return sweep
 
 
 def _mib(value: int | None) -> str:
@@ -40,7 +50,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
 
 @login_required
 def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
-    sweep = get_object_or_404(sweeps_visible_to(request.user), pk=sweep_id)
+    sweep = _visible_sweep(request, sweep_id)
     page_data = {
         "sweep": sweep.pk,
         "status": sweep.status,
@@ -61,7 +71,7 @@ def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
 
 @login_required
 def sweep_data(request: HttpRequest, sweep_id: int) -> HttpResponse:
-    sweep = get_object_or_404(sweeps_visible_to(request.user), pk=sweep_id)
+    sweep = _visible_sweep(request, sweep_id)
     data = {
         "status": sweep.status,
         "error": sweep.error,

@@ -54,10 +54,12 @@ PATHS = {
     "/sweeps": {
         "post": {
             "summary": "Create a sweep (and start it unless start is false)",
+            "description": "Needs the tuning.run_sweeps permission (403 without it): the entry point "
+            "runs on the workers, and only from modules in the server's TUNING_ENTRY_POINT_MODULES.",
             "requestBody": {"required": True, **_json(_SWEEP_CREATE)},
             "responses": {
                 "201": {"description": "The sweep", **_json(_SWEEP)},
-                **_errors(400, 401, 404, 415),
+                **_errors(400, 401, 403, 404, 413, 415),
             },
         }
     },
@@ -84,9 +86,12 @@ PATHS = {
     },
     "/sweeps/{sweep_id}/start": {
         "post": {
-            "summary": "Start or resume",
+            "summary": "Start or resume (needs the tuning.run_sweeps permission)",
             "parameters": [_ID],
-            "responses": {"200": {"description": "The sweep", **_json(_SWEEP)}, **_errors(400, 401, 404)},
+            "responses": {
+                "200": {"description": "The sweep", **_json(_SWEEP)},
+                **_errors(400, 401, 403, 404, 409, 413, 415),
+            },
         }
     },
 }

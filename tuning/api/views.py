@@ -9,7 +9,7 @@ from tuning.api.serializers import sweep_dict, trial_dict
 from tuning.errors import SpecError
 from tuning.models import Sweep
 from tuning.payloads import parse_sweep
-from tuning.selectors import sweep_trials, sweeps_visible_to
+from tuning.selectors import RUN_SWEEPS, sweep_trials, sweeps_visible_to, user_can_run_sweeps
 
 
 def _sweep(user, sweep_id: int) -> Sweep:
@@ -19,8 +19,29 @@ def _sweep(user, sweep_id: int) -> Sweep:
     return sweep
 
 
+def _read(user, sweep_id: int) -> Sweep:
+    """A sweep as it is read: trials lost with a dead worker are failed and replaced
+    first, so a reader never waits on beat to see (and unstick) them."""
+    sweep = _sweep(user, sweep_id)
+    if sweep.is_active and services.trials_recover_lost(sweep_id=sweep.pk).lost:
+        sweep.refresh_from_db()
+    return sweep
+
+
+def _require_run_permission(user) -> None:
+    """Creating, starting or resuming a sweep runs its entry point on the workers."""
+    if not user_can_run_sweeps(user):
+        raise ApiError(
+            f"you may not run sweeps: they run code on the workers, which needs the {RUN_SWEEPS!r} "
+            "permission (an administrator grants it)",
+            None,
+            status=403,
+        )
+
+
 @api_view(("POST",))
 def sweeps_create(request: HttpRequest, user, body) -> tuple[dict, int]:
+    _require_run_permission(user)
     try:
         fields = parse_sweep(body)
         project, start = fields.pop("project"), fields.pop("start")
@@ -32,12 +53,12 @@ def sweeps_create(request: HttpRequest, user, body) -> tuple[dict, int]:
 
 @api_view(("GET",), allow_session=True)
 def sweep_detail(request: HttpRequest, user, sweep_id: int) -> dict:
-    return sweep_dict(_sweep(user, sweep_id), request)
+    return sweep_dict(_read(user, sweep_id), request)
 
 
 @api_view(("GET",), allow_session=True)
 def sweep_trials_list(request: HttpRequest, user, sweep_id: int) -> dict:
-    sweep = _sweep(user, sweep_id)
+    sweep = _read(user, sweep_id)
     return {"trials": [trial_dict(t) for t in sweep_trials(sweep)]}
 
 
@@ -49,8 +70,10 @@ def sweep_stop(request: HttpRequest, user, body, sweep_id: int) -> dict:
 
 @api_view(("POST",))
 def sweep_start(request: HttpRequest, user, body, sweep_id: int) -> dict:
+    sweep = _sweep(user, sweep_id)
+    _require_run_permission(user)
     try:
-        sweep = services.sweep_start(sweep=_sweep(user, sweep_id))
+        sweep = services.sweep_start(sweep=sweep)
     except SpecError as exc:
         raise ApiError(exc.message, exc.field, status=409) from None
     return sweep_dict(sweep, request)
