@@ -79,14 +79,22 @@ def test_reading_a_sweep_fails_and_replaces_its_lost_trials(
 
 
 @pytest.mark.django_db
-def test_a_trial_within_its_grace_period_is_not_taken_for_lost(client, owner, api_key, settings, monkeypatch):
-    settings.TUNING_GRACE_PERIOD = 120  # the silent trial's worker may still be alive
+def test_a_read_fails_a_silent_trial_only_once_its_grace_period_is_over(
+    client, owner, api_key, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     slots = []
     monkeypatch.setattr(tasks.trial_run, "delay", slots.append)
-    sweep, lost, _ = lost_trial_setup(owner)
+    sweep, lost, _ = lost_trial_setup(owner)  # silent for 60 s
+    settings.TUNING_GRACE_PERIOD = 120  # its worker may just be slow
     assert client.get(f"/api/v1/sweeps/{sweep.pk}", **auth(api_key)).json()["trials"]["running"] == 2
     lost.refresh_from_db()
     assert lost.state == TrialState.RUNNING and not slots
+    settings.TUNING_GRACE_PERIOD = 30
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(f"/api/v1/sweeps/{sweep.pk}", **auth(api_key))
+    assert response.json()["trials"]["running"] == 1
+    lost.refresh_from_db()
+    assert lost.state == TrialState.FAILED and slots == [sweep.pk]
 
 
 def make_sweep(owner):

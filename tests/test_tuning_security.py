@@ -50,16 +50,25 @@ def test_an_empty_allowlist_allows_no_entry_point_at_all(client, owner, api_key,
 
 
 @pytest.mark.django_db
-def test_the_attacks_entry_point_is_refused_naming_the_field_and_the_setting(client, owner, api_key):
+def test_by_default_the_attacks_entry_point_is_refused_naming_the_field_and_the_setting(
+    client, owner, api_key, monkeypatch, settings
+):
     grant_run_sweeps(owner)  # even for a user who may run sweeps
+    monkeypatch.delenv("TUNING_ENTRY_POINT_MODULES")  # the operator set nothing
+    settings.EMBEDDED = False  # a deployment (DATABASE_URL set): nothing is allowed
     response = post(client, "/api/v1/sweeps", {**BODY, "entry_point": ATTACK}, api_key)
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["field"]) == (400, "entry_point")
+    assert response.json()["error"].startswith(
+        "module 'joblib.testing' is not allowed: TUNING_ENTRY_POINT_MODULES is empty on this server"
+    )
+    settings.EMBEDDED = True  # `make run`: the examples only
+    response = post(client, "/api/v1/sweeps", {**BODY, "entry_point": ATTACK}, api_key)
     assert response.json() == {
-        "error": "module 'joblib.testing' is not in TUNING_ENTRY_POINT_MODULES "
-        "(examples, tests.test_tuning_entrypoints)",
+        "error": "module 'joblib.testing' is not in TUNING_ENTRY_POINT_MODULES (examples)",
         "field": "entry_point",
     }
     assert not Sweep.objects.exists()
+    assert post(client, "/api/v1/sweeps", BODY, api_key).status_code == 201
 
 
 def test_prefixes_match_whole_module_names_only():
@@ -85,7 +94,8 @@ def test_unset_the_embedded_default_allows_the_examples_and_a_deployment_nothing
 
 
 @pytest.mark.django_db
-def test_the_admin_form_refuses_an_entry_point_outside_the_allowlist(client, django_user_model):
+def test_the_admin_form_refuses_an_entry_point_outside_the_allowlist(client, django_user_model, settings):
+    settings.TUNING_ENTRY_POINT_MODULES = []
     admin_user = django_user_model.objects.create_superuser("root", password="x")
     client.force_login(admin_user)
     project = Project.objects.create(owner=admin_user, name="digits")
@@ -109,14 +119,19 @@ def test_the_admin_form_refuses_an_entry_point_outside_the_allowlist(client, dja
     }
     response = client.post("/admin/tuning/sweep/add/", data)
     assert response.status_code == 200
-    assert (
-        "module &#x27;joblib.testing&#x27; is not in TUNING_ENTRY_POINT_MODULES" in response.content.decode()
-    )
+    refused = "module &#x27;joblib.testing&#x27; is not allowed: TUNING_ENTRY_POINT_MODULES is empty"
+    assert refused in response.content.decode()
     assert not Sweep.objects.exists()
 
 
+@pytest.fixture
+def no_allowlist(monkeypatch):
+    """Server processes started after this fixture have an empty allowlist."""
+    monkeypatch.setenv("TUNING_ENTRY_POINT_MODULES", "")
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_sdk_is_told_which_setting_refused_its_entry_point(server, owner, api_key):
+def test_the_sdk_is_told_which_setting_refused_its_entry_point(no_allowlist, server, owner, api_key):
     grant_run_sweeps(owner)
     with pytest.raises(tracker.RequestFailed) as caught:
         tracker.sweep(
@@ -128,7 +143,7 @@ def test_the_sdk_is_told_which_setting_refused_its_entry_point(server, owner, ap
             api_key=api_key,
         )
     assert (caught.value.status, caught.value.field) == (400, "entry_point")
-    assert "TUNING_ENTRY_POINT_MODULES" in str(caught.value)
+    assert "TUNING_ENTRY_POINT_MODULES is empty on this server" in str(caught.value)
     assert not Sweep.objects.exists()
 
 
@@ -314,10 +329,11 @@ def test_the_permission_comes_from_a_grant_a_group_or_being_a_superuser(client, 
     group.permissions.add(Permission.objects.get(codename="run_sweeps"))
     member.groups.add(group)
     root = django_user_model.objects.create_superuser("root", password="x")
-    for user in (granted, member, root):
+    nobody = django_user_model.objects.create_user("nobody")
+    for user, status in ((granted, 201), (member, 201), (root, 201), (nobody, 403)):
         key = ApiKey.issue(user, name="t")[1]
         response = post(client, "/api/v1/sweeps", BODY, key)
-        assert response.status_code == 201, (user, response.json())
+        assert response.status_code == status, (user, response.json())
     assert sorted(Sweep.objects.values_list("created_by__username", flat=True)) == [
         "granted",
         "member",

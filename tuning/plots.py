@@ -129,7 +129,8 @@ def figures_cached(sweep: Sweep) -> dict[str, dict]:
     random forest: too slow to redo on every refresh of a page left open)."""
     state = sweep.trials.exclude(state=TrialState.RUNNING).aggregate(n=Count("id"), last=Max("finished_at"))
     space = zlib.crc32(json.dumps(sweep.space, sort_keys=True).encode())
-    key = f"tuning:figures:{sweep.pk}:{state['n']}:{state['last']}:{space}"
+    last = state["last"].timestamp() if state["last"] else 0  # no spaces: a valid memcached key
+    key = f"tuning:figures:{sweep.pk}:{state['n']}:{last}:{space}"
     cached = cache.get(key)
     if cached is None:
         cached = figures(sweep)
