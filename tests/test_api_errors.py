@@ -212,3 +212,39 @@ def test_a_wrong_method_is_a_405(client, api_key, run_id):
     r = client.get(f"/api/v1/runs/{run_id}/batches", **auth(api_key))
     rejected(r, 405, None, "POST")
     assert r["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/nope", "/api/v1/runs/abc", "/api/v1/runs/1/unknown", "/api/v2/runs", "/api/"],
+)
+def test_an_unknown_api_url_is_a_json_404(client, api_key, url):
+    r = client.get(url, **auth(api_key))
+    assert r["Content-Type"] == "application/json"
+    rejected(r, 404, "path", "no API endpoint", "openapi.json")
+
+
+def test_pages_keep_their_html_404(client, owner):
+    client.force_login(owner)
+    r = client.get("/no-such-page/")
+    assert r.status_code == 404
+    assert r["Content-Type"].startswith("text/html")
+
+
+def test_an_unexpected_error_on_the_api_is_a_json_500(client, api_key, run_id, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("experiments.api.views.run_dict", broken)
+    client.raise_request_exception = False
+    r = client.get(f"/api/v1/runs/{run_id}", **auth(api_key))
+    assert r["Content-Type"] == "application/json"
+    body = rejected(r, 500, None, "internal server error")
+    assert "boom" not in body["error"]
+
+
+def test_a_request_django_refuses_is_a_json_400_on_the_api(client, api_key, run_id):
+    query = "&".join(f"key=k{i}" for i in range(1100))  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    r = client.get(f"/api/v1/runs/{run_id}/history?{query}", **auth(api_key))
+    assert r["Content-Type"] == "application/json"
+    rejected(r, 400, None, "TooManyFieldsSent")
