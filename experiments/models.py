@@ -66,12 +66,28 @@ class Run(models.Model):
     # Points the client could not keep (spool unwritable, memory cap); shown on the run page.
     dropped_points = models.BigIntegerField(default=0)
     points_count = models.BigIntegerField(default=0)
+    # Batches the client set aside because this server kept refusing them, kept on the
+    # client's disk for `python -m tracker sync --retry-quarantined DIR` (tracker.quarantine).
+    # Per client writer: {writer: {"batches", "points", "reason", "dir"}}; shown on the run page.
+    quarantined = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]
 
     def __str__(self) -> str:
         return f"{self.project.name}/{self.name}"
+
+    @property
+    def quarantine_total(self) -> dict:
+        """The set-aside batches of every writer: batches, points, the latest reason, and
+        the client directories that hold them."""
+        items = [item for item in (self.quarantined or {}).values() if item.get("batches")]
+        return {
+            "batches": sum(item["batches"] for item in items),
+            "points": sum(item.get("points", 0) for item in items),
+            "reason": items[-1].get("reason", "") if items else "",
+            "dirs": sorted({item["dir"] for item in items if item.get("dir")}),
+        }
 
     @property
     def duration_seconds(self) -> float:

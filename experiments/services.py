@@ -237,7 +237,7 @@ def _dropped_overflow(run: Run, dropped: int) -> ApiError:
 
 
 @transaction.atomic
-def run_heartbeat(*, run: Run, dropped: int) -> Run:
+def run_heartbeat(*, run: Run, dropped: int, quarantined: dict | None = None) -> Run:
     updates: dict = {"heartbeat_at": timezone.now()}
     rows = Run.objects.filter(pk=run.pk)
     if dropped:
@@ -251,12 +251,27 @@ def run_heartbeat(*, run: Run, dropped: int) -> Run:
         raise _dropped_overflow(run, dropped)
     if run.status == RunStatus.CRASHED:
         _emit(run, {"type": "status", "status": RunStatus.RUNNING})
+    if quarantined:
+        _quarantine_merge(run, quarantined)
     run.refresh_from_db()
     return run
 
 
+QUARANTINE_MAX_WRITERS = 256
+
+
+def _quarantine_merge(run: Run, report: dict) -> None:
+    """Fold a client's set-aside totals ({writer: {batches, points, reason, dir}}) into
+    the run; a writer with none left is removed, the oldest go past 256 writers."""
+    current = Run.objects.select_for_update().only("quarantined").get(pk=run.pk).quarantined or {}
+    merged = {writer: item for writer, item in {**current, **report}.items() if item.get("batches")}
+    merged = dict(list(merged.items())[-QUARANTINE_MAX_WRITERS:])
+    Run.objects.filter(pk=run.pk).update(quarantined=merged)
+    run.quarantined = merged
+
+
 @transaction.atomic
-def run_finish(*, run: Run, end: RunEnd) -> Run:
+def run_finish(*, run: Run, end: RunEnd, quarantined: dict | None = None) -> Run:
     from experiments.tasks import run_finalize
 
     run = Run.objects.select_for_update().get(pk=run.pk)
@@ -273,6 +288,8 @@ def run_finish(*, run: Run, end: RunEnd) -> Run:
         run.summary = {**run.summary, **end.summary}
     run.dropped_points += end.dropped
     _run_save(run, grew=("summary",) if end.summary else ())
+    if quarantined:
+        _quarantine_merge(run, quarantined)
     _emit(run, {"type": "status", "status": run.status})
     transaction.on_commit(lambda: run_finalize.delay(run.pk))
     return run

@@ -1,5 +1,7 @@
 """JSON API views: parse, authorise, call one service or query, shape the response."""
 
+import re
+
 from django.http import HttpRequest
 
 from experiments import services
@@ -35,17 +37,57 @@ def run_batches(request: HttpRequest, user, body, run_id: int) -> dict:
 def run_heartbeat(request: HttpRequest, user, body, run_id: int) -> dict:
     if type(body) is not dict:
         raise ApiError("request body must be a JSON object")
+    quarantined = parse_quarantined(body)
     run = services.run_get_for_user(user, run_id)
-    run = services.run_heartbeat(run=run, dropped=parse_dropped(body))
+    run = services.run_heartbeat(run=run, dropped=parse_dropped(body), quarantined=quarantined)
     return {"status": run.status, "should_stop": _should_stop(run)}
 
 
 @api_view(("POST",))
 def run_finish(request: HttpRequest, user, body, run_id: int) -> dict:
     end = parse_run_end(body)
+    quarantined = parse_quarantined(body)
     run = services.run_get_for_user(user, run_id)
-    run = services.run_finish(run=run, end=end)
+    run = services.run_finish(run=run, end=end, quarantined=quarantined)
     return run_dict(run, request, list(run_metrics(run)))
+
+
+_WRITER = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def parse_quarantined(body: dict) -> dict | None:
+    """The client's set-aside batches (tracker.quarantine), on heartbeat and finish:
+    ``{"quarantined": {writer: {"batches": n, "points": m, "reason": str, "dir": str}}}``,
+    the current totals of each writer named (0 batches: none left). None when absent.
+    (Belongs with the other schemas in experiments.payloads.)"""
+    report = body.get("quarantined")
+    if report is None:
+        return None
+    if type(report) is not dict or len(report) > services.QUARANTINE_MAX_WRITERS:
+        raise ApiError(
+            f"must be an object of at most {services.QUARANTINE_MAX_WRITERS} "
+            "{writer: {batches, points, reason, dir}}",
+            "quarantined",
+        )
+    out = {}
+    for writer, item in report.items():
+        where = f"quarantined.{writer[:64]}"
+        if not _WRITER.fullmatch(writer):
+            raise ApiError("a writer id is 1 to 64 letters, digits, '-' or '_'", where)
+        if type(item) is not dict:
+            raise ApiError("must be an object {batches, points, reason, dir}", where)
+        counts = {name: item.get(name) for name in ("batches", "points")}
+        for name, value in counts.items():
+            if type(value) is not int or not 0 <= value <= 2**53:
+                raise ApiError("must be an integer from 0 to 2**53", f"{where}.{name}")
+        texts = {}
+        for name, limit in (("reason", 500), ("dir", 1000)):
+            value = item.get(name) or ""
+            if type(value) is not str:
+                raise ApiError("must be a string", f"{where}.{name}")
+            texts[name] = value[:limit].replace("\x00", "\ufffd")
+        out[writer] = {**counts, **texts}
+    return out
 
 
 @api_view(("GET",), allow_session=True)
