@@ -24,7 +24,16 @@ from tracker._env import Settings
 from tracker.sender import Sender
 from tracker.spool import write_json
 from tracker.transport import HttpClient, RequestFailed, run_path
-from tracker.values import check_key, check_step, coerce_value, encode_float
+from tracker.values import (
+    MAX_STEP,
+    check_key,
+    check_step,
+    check_text,
+    coerce_value,
+    encode_float,
+    scrub_nul,
+    strip_nul,
+)
 
 logger = logging.getLogger("tracker")
 
@@ -72,11 +81,16 @@ def _jsonable(value: Any) -> Any:
 
 class Summary(dict):
     """``run.summary``: a dict that remembers it changed, so the sender ships it with the
-    next batch (and ``finish`` sends the final one)."""
+    next batch (and ``finish`` sends the final one).
+
+    An assignment holding a NUL character (in the key or anywhere in the value) raises
+    ValueError naming the key: the server cannot store it.
+    """
 
     _changed = False
 
     def __setitem__(self, key: str, value: Any) -> None:
+        check_text({key: value}, "run.summary")
         super().__setitem__(key, value)
         self._changed = True
 
@@ -85,10 +99,14 @@ class Summary(dict):
         self._changed = True
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
+        items = dict(*args, **kwargs)
+        check_text(items, "run.summary")
+        super().update(items)
         self._changed = True
 
     def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            check_text({key: default}, "run.summary")
         self._changed = True
         return super().setdefault(key, default)
 
@@ -101,7 +119,12 @@ class Summary(dict):
         self._changed = True
 
     def snapshot(self) -> dict[str, Any]:
-        return _jsonable(dict(self))
+        data = _jsonable(dict(self))
+        try:
+            check_text(data, "run.summary")
+        except ValueError:  # a value changed in place after its assignment was checked
+            data = scrub_nul(data)
+        return data
 
     def take_changes(self) -> dict[str, Any] | None:
         if not self._changed:
@@ -172,11 +195,15 @@ class Run:
         """Record metric values at ``step`` (default: the previous step + 1).
 
         Only validates and enqueues: no I/O, no lock. Values are numbers (int, float,
-        bool, numpy scalars, one-element tensors); NaN and ±inf are legal.
+        bool, numpy scalars, one-element tensors); NaN and ±inf are legal. ``step`` is an
+        int from 0 to 2**63 - 1. A call with a bad key, value or step raises (TypeError or
+        ValueError naming it) and records nothing, so nothing unstorable is ever sent.
         """
         if step is None:
             step = self._step
-        elif type(step) is not int or step < 0:
+            if step > MAX_STEP:
+                step = check_step(step)
+        elif type(step) is not int or not 0 <= step <= MAX_STEP:
             step = check_step(step)
         known = self._known
         try:
@@ -185,8 +212,11 @@ class Run:
             raise TypeError(f"tracker.log expects a dict, got {type(data).__name__}") from None
         for key, value in items:
             kind = type(value)
-            # Finite plain numbers under a known key; ``value - value`` is 0 unless NaN/inf.
-            if (kind is float or kind is int) and key in known and not (value - value):
+            # Finite floats (``value - value`` is 0 unless NaN/inf) and 64-bit ints under a
+            # known key; everything else is checked and converted by coerce_value.
+            if (
+                (kind is float and not (value - value)) or (kind is int and -MAX_STEP <= value <= MAX_STEP)
+            ) and key in known:
                 continue
             row = self._normalise(items)
             break

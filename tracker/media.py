@@ -253,9 +253,11 @@ def _name(split: str, name: str | None) -> str:
 
 def _upload(run: Run, kind: str, name: str, step: int | None, data: dict[str, Any]) -> None:
     from tracker.uploader import uploader_for
-    from tracker.values import check_step
+    from tracker.values import check_step, check_text
 
     step = default_step(run) if step is None else check_step(step)
+    # Only the class names are text (the rest is numbers): checked without walking matrices.
+    check_text(data.get("labels") or [c.get("label") for c in data.get("curves") or ()], f"{kind} labels")
     if run.mode == "disabled":
         return
     uploader_for(run).add_media([{"uid": new_uid(), "kind": kind, "name": name, "step": step, "data": data}])

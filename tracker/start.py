@@ -22,6 +22,7 @@ from tracker.core import Run, _jsonable
 from tracker.sender import Sender
 from tracker.spool import write_json
 from tracker.transport import HttpClient, RequestFailed, TrackerError
+from tracker.values import check_text
 
 logger = logging.getLogger("tracker")
 
@@ -39,7 +40,16 @@ def _config(config: Any) -> dict[str, Any]:
         config = vars(config)
     if not isinstance(config, Mapping):
         raise TypeError(f"tracker.init: config must be a dict, got {type(config).__name__}")
-    return _jsonable(dict(config))
+    data = _jsonable(dict(config))
+    check_text(data, "tracker.init: config")
+    return data
+
+
+def _check_names(project: str, name: str | None, group: str | None, tags: list[str]) -> None:
+    """What names the run must be storable: refused here, before anything is created."""
+    for field, value in (("project", project), ("name", name), ("group", group), ("tags", tags)):
+        if value:
+            check_text(value, f"tracker.init: {field}")
 
 
 def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
@@ -77,11 +87,13 @@ def init(
     if mode not in MODES:
         raise ConfigError(f"tracker.init: mode must be one of {', '.join(MODES)}, got {mode!r}")
     project = project or os.environ.get("TRACKER_PROJECT") or "uncategorized"
+    tag_list = [str(tag) for tag in tags]
+    _check_names(project, name, group, tag_list)
+    opts = _settings(settings)
+    config_dict = _config(config)
     previous = core.current()
     if previous is not None:
         previous.finish()
-    opts = _settings(settings)
-    config_dict = _config(config)
     rank_value = env_rank(rank)
     if mode == "disabled":
         run = Run(project=project, config=config_dict, mode=mode, settings=opts, directory=None, sender=None)
@@ -93,7 +105,7 @@ def init(
     body: dict[str, Any] = {
         "project": project,
         "group": group or "",
-        "tags": [str(tag) for tag in tags],
+        "tags": tag_list,
         "config": config_dict,
         **machine_facts(),
     }

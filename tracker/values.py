@@ -3,7 +3,9 @@
 ``Run.log`` handles plain finite ``float``/``int`` values under already-seen keys inline;
 everything else (new keys, bools, numpy scalars, tensors, NaN/inf) comes here. Errors
 name the key so the user finds the offending line at once, at the call, not later in a
-background thread.
+background thread. A refused call records nothing (the other keys of the call included):
+what cannot be stored is refused here rather than sent, so it can never make the server
+refuse a batch that carries other points.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ import numbers
 from typing import Any
 
 MAX_KEY_LENGTH = 200
+# Steps and integers travel as signed 64-bit integers (the server's BigIntegerField and
+# PostgreSQL's bigint).
+MAX_STEP = 2**63 - 1
+# PostgreSQL cannot store U+0000 in text or jsonb: a string carrying it would fail the
+# whole request it travels in.
+NUL = "\x00"
 
 # JSON has no literal for these; the API takes the strings instead.
 NAN = "NaN"
@@ -29,7 +37,8 @@ def check_key(key: Any) -> str:
     if not key:
         raise ValueError("tracker.log: metric key must not be empty")
     if not key.isprintable():
-        raise ValueError(f"tracker.log: metric key {key[:60]!r} has non-printable characters")
+        what = "a NUL character (\\x00)" if NUL in key else "non-printable characters"
+        raise ValueError(f"tracker.log: metric key {key[:60]!r} has {what}")
     if len(key) > MAX_KEY_LENGTH:
         raise ValueError(
             f"tracker.log: metric key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
@@ -57,7 +66,7 @@ def coerce_value(key: str, value: Any) -> int | float | str:
     if kind is float:
         return encode_float(value)
     if kind is int:
-        return value
+        return value if -MAX_STEP <= value <= MAX_STEP else _big_int(key, value)
     if kind is bool:
         return int(value)
     if isinstance(value, (str, bytes)) or value is None:
@@ -67,7 +76,7 @@ def coerce_value(key: str, value: Any) -> int | float | str:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, numbers.Integral):
-        return int(value)
+        return coerce_value(key, int(value))
     if isinstance(value, numbers.Real):
         return encode_float(float(value))
     item = getattr(value, "item", None)
@@ -87,6 +96,18 @@ def coerce_value(key: str, value: Any) -> int | float | str:
     raise TypeError(f"tracker.log: value for key {key!r} is {kind.__name__}, expected a number")
 
 
+def _big_int(key: str, value: int) -> float:
+    """An integer beyond 64 bits as the float the server would store anyway; one beyond
+    the float range cannot be stored at all."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(
+            f"tracker.log: value for key {key!r} is an integer of {value.bit_length()} bits, "
+            "too large to store as a number"
+        ) from None
+
+
 def decode_value(value: Any) -> float:
     """A value read back from the API as a Python float (strings back to NaN/±inf)."""
     if isinstance(value, str):
@@ -101,7 +122,7 @@ def decode_value(value: Any) -> float:
 
 
 def check_step(step: Any) -> int:
-    """A step must be a non-negative integer (numpy ints welcome)."""
+    """A step must be an integer from 0 to 2**63 - 1 (numpy ints welcome)."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         item = getattr(step, "item", None)
         scalar = item() if callable(item) else None
@@ -111,4 +132,52 @@ def check_step(step: Any) -> int:
     step = int(step)
     if step < 0:
         raise ValueError(f"tracker.log: step must be >= 0, got {step}")
+    if step > MAX_STEP:
+        raise ValueError(f"tracker.log: step must be at most 2**63 - 1 (a signed 64-bit integer), got {step}")
     return step
+
+
+def check_text(value: Any, where: str) -> None:
+    """Refuse a NUL character anywhere in ``value`` (a string, or the keys and strings of
+    nested dicts and lists), naming ``where`` and the path inside it."""
+    path = _nul_path(value, where, 0)
+    if path is not None:
+        raise ValueError(f"{path} contains a NUL character (\\x00), which the server cannot store; remove it")
+
+
+def _nul_path(value: Any, where: str, depth: int) -> str | None:
+    if isinstance(value, str):
+        return where if NUL in value else None
+    if depth > 200:  # the server refuses deeper nesting anyway; no recursion error here
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}[{key!r}]"
+            if isinstance(key, str) and NUL in key:
+                return inner
+            found = _nul_path(item, inner, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{where}[{i}]", depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def strip_nul(text: str) -> str:
+    """Text the SDK writes itself (tracebacks): NUL shown as ``\\x00`` rather than refused."""
+    return text.replace(NUL, "\\x00") if NUL in text else text
+
+
+def scrub_nul(value: Any) -> Any:
+    """``value`` with NUL replaced in every string and key (a summary changed in place
+    after its checked assignment): sent with U+FFFD rather than refused by the server."""
+    if isinstance(value, str):
+        return value.replace(NUL, "\ufffd")
+    if isinstance(value, dict):
+        return {scrub_nul(k): scrub_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_nul(v) for v in value]
+    return value
