@@ -34,6 +34,7 @@ def setup() -> str:
     """Configure Django for a benchmark database; returns a label naming the backend."""
     os.environ.setdefault("TRACKER_VAR_DIR", str(ROOT / "var" / "bench"))
     os.environ.setdefault("SECRET_KEY", "benchmarks-only")
+    os.environ.setdefault("TRACKER_HTTPS", "0")  # servers and clients on plain http://127.0.0.1
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     if (
         "DATABASE_URL" not in os.environ
