@@ -30,11 +30,15 @@ FAST = {
 
 class ScriptedServer:
     """Answers create/heartbeat/finish like the API; batch answers come from ``script``
-    (status, headers, body) in order, then 200. Records every batch request."""
+    (status, headers, body) in order, then 200. ``rule(path, body)``, when it returns an
+    answer, overrides both (a batch the server always refuses, a server that is down).
+    Records every batch request, and every request as (path, body) in ``requests``."""
 
-    def __init__(self, script: list[tuple[int, dict, dict]]):
+    def __init__(self, script: list[tuple[int, dict, dict]], rule=None):
         self.script = list(script)
+        self.rule = rule
         self.batches: list[dict] = []
+        self.requests: list[tuple[str, dict]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,8 +52,14 @@ class ScriptedServer:
                 gzipped = self.headers.get("Content-Encoding") == "gzip"
                 plain = gzip.decompress(raw) if gzipped else raw
                 body = json.loads(plain)
+                outer.requests.append((self.path, body))
                 status, headers, answer = 200, {}, {"should_stop": False}
-                if self.path == "/api/v1/runs":
+                ruled = outer.rule(self.path, body) if outer.rule else None
+                if ruled is not None:
+                    status, headers, answer = ruled
+                    if self.path.endswith("/batches"):
+                        outer.batches.append({"at": time.monotonic(), "refused": status, **body})
+                elif self.path == "/api/v1/runs":
                     status, answer = 201, {"id": 7, "project": body["project"], "name": "r", "url": ""}
                 elif self.path.endswith("/batches"):
                     seen = {"at": time.monotonic(), "gzip": gzipped, "size": len(plain)}
@@ -85,8 +95,8 @@ def fast_env(tmp_path, monkeypatch):
     tracker.finish(timeout=1)
 
 
-def scripted(script):
-    server = ScriptedServer(script)
+def scripted(script, rule=None):
+    server = ScriptedServer(script, rule)
     run = tracker.init(project="p", server=server.url, api_key="trk_test")
     return server, run
 
@@ -104,7 +114,7 @@ def test_it_waits_as_long_as_retry_after_says(fast_env):
     assert (result.sent, result.pending_points, result.dropped) == (True, 0, 0)
 
 
-def test_a_batch_the_server_refuses_is_dropped_counted_and_not_retried(fast_env, caplog):
+def test_a_batch_the_server_refuses_is_set_aside_kept_counted_and_not_retried(fast_env, caplog):
     refusal = (400, {}, {"error": "must be a number, got bool", "field": "rows[0][2].loss"})
     server, run = scripted([refusal])
     try:
@@ -117,7 +127,108 @@ def test_a_batch_the_server_refuses_is_dropped_counted_and_not_retried(fast_env,
         server.close()
     assert [b["seq"] for b in server.batches] == [0, 1]
     assert "must be a number, got bool (field rows[0][2].loss)" in caplog.text
-    assert result.dropped == 2
+    assert (result.dropped, result.quarantined_batches, result.quarantined_points) == (0, 1, 2)
+    assert f"python -m tracker sync --retry-quarantined {run.dir}" in caplog.text
+    (kept,) = run.dir.glob("quarantine-*.jsonl")
+    seq, points, reason, body = kept.read_bytes().rstrip(b"\n").split(b"\t", 3)
+    assert (seq, points, json.loads(reason)["status"]) == (b"0", b"2", 400)
+    assert json.loads(body)["rows"][0][2] == {"loss": 1.0, "acc": 0.5}
+    finish = [body for path, body in server.requests if path.endswith("/finish")]
+    assert [item["batches"] for item in finish[0]["quarantined"].values()] == [1]
+
+
+def batch_answer(status: int, error: str) -> tuple[int, dict, dict]:
+    return status, {}, {"error": error, "field": None}
+
+
+def test_a_batch_answered_500_every_time_is_set_aside_while_the_next_ones_are_stored(fast_env, caplog):
+    """The server chokes on one batch (seq 0) and stores every other: after the bounded
+    tries, with the server answering other requests in between, it is set aside."""
+
+    def rule(path, body):
+        if path.endswith("/batches") and body["seq"] == 0:
+            return batch_answer(500, "internal error")
+        return None
+
+    server, run = scripted([], rule)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tracker"):
+            tracker.log({"loss": 1.0}, step=0)
+            time.sleep(0.2)
+            for step in range(1, 101):
+                tracker.log({"loss": 1.0 / step}, step=step)
+            stored_in_time = run.flush(5)
+            result = run.finish()
+    finally:
+        server.close()
+    assert stored_in_time
+    tries = [b for b in server.batches if b["seq"] == 0]
+    assert len(tries) == 5  # TRACKER_QUARANTINE_AFTER's default
+    stored = [row[0] for b in server.batches if b["seq"] != 0 for row in b["rows"]]
+    assert sorted(stored) == list(range(1, 101))
+    assert (result.sent, result.pending_batches, result.quarantined_batches, result.quarantined_points) == (
+        True,
+        0,
+        1,
+        1,
+    )
+    assert "HTTP 500: internal error" in caplog.text
+
+
+def test_a_server_that_answers_everything_with_500_never_gets_a_batch_set_aside(fast_env, monkeypatch):
+    """Down (its database away): batches and heartbeats fail alike, so nothing is the
+    batch's fault; once it is back every batch is stored."""
+    monkeypatch.setenv("TRACKER_QUARANTINE_AFTER", "2")
+    down = {"yes": True}
+
+    def rule(path, body):
+        if down["yes"] and path != "/api/v1/runs":
+            return batch_answer(500, "database unavailable")
+        return None
+
+    server, run = scripted([], rule)
+    try:
+        for step in range(20):
+            tracker.log({"loss": 1.0 / (step + 1)}, step=step)
+            time.sleep(0.03)
+        wait_until(lambda: len({b["seq"] for b in server.batches}) >= 2 and len(server.batches) >= 8)
+        assert list(run.dir.glob("quarantine-*")) == []
+        down["yes"] = False
+        result = run.finish()
+    finally:
+        server.close()
+    assert (result.sent, result.pending_batches, result.quarantined_batches) == (True, 0, 0)
+    stored = {row[0] for b in server.batches if "refused" not in b for row in b["rows"]}
+    assert stored == set(range(20))
+
+
+@pytest.mark.parametrize("status", [502, 503, 504, 429])
+def test_a_proxy_answering_for_a_server_that_is_away_never_gets_a_batch_set_aside(fast_env, status):
+    down = {"yes": True}
+
+    def rule(path, body):
+        if down["yes"] and path.endswith("/batches") and body["seq"] == 0:
+            return batch_answer(status, "bad gateway")
+        return None
+
+    server, run = scripted([], rule)
+    try:
+        tracker.log({"loss": 1.0}, step=0)
+        wait_until(lambda: len(server.batches) >= 6)
+        tracker.log({"loss": 0.5}, step=1)
+        down["yes"] = False
+        result = run.finish()
+    finally:
+        server.close()
+    assert (result.sent, result.pending_batches, result.quarantined_batches) == (True, 0, 0)
+    assert list(run.dir.glob("quarantine-*")) == []
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
 
 
 def test_it_gzips_large_bodies_only(fast_env, monkeypatch):

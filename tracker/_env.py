@@ -45,6 +45,9 @@ class Settings:
     batch_max_points: int = 50_000
     batch_max_bytes: int = 8 * 1024 * 1024
     gzip_min_bytes: int = 64 * 1024
+    # A batch the server answers with a 5xx this many times, while it answers other
+    # requests, is set aside (a 400/413/422 about the batch: at once); see tracker.quarantine.
+    quarantine_after: int = 5
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: float | int) -> Settings:

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tracker._env import Settings
-from tracker.sync import run_directories, sync_directory
+from tracker.sync import SyncResult, run_directories, sync_directory
 from tracker.transport import RequestFailed, TrackerError
 from tracker.uploader import sync_uploads
 
 
 def _sync(args: argparse.Namespace) -> int:
     failures = 0
-    backoff = Settings.from_env().backoff_base
+    settings = Settings.from_env()
     try:
         directories = run_directories(Path(args.dir))
     except TrackerError as exc:
@@ -32,7 +32,14 @@ def _sync(args: argparse.Namespace) -> int:
         return 1
     for directory in directories:
         try:
-            result = sync_directory(directory, server=args.server, api_key=args.api_key, backoff=backoff)
+            result = sync_directory(
+                directory,
+                server=args.server,
+                api_key=args.api_key,
+                backoff=settings.backoff_base,
+                retry_quarantined=args.retry_quarantined,
+                quarantine_after=settings.quarantine_after,
+            )
         except (TrackerError, OSError) as exc:
             failures += 1
             hint = " (nothing is lost: run the same command later)" if isinstance(exc, RequestFailed) else ""
@@ -50,9 +57,14 @@ def _sync(args: argparse.Namespace) -> int:
                 parts.append("finish recorded")
             if result.dropped:
                 parts.append(f"{result.dropped} points refused by the server")
+            if result.retried:
+                parts.append(f"{result.retried_points} set-aside points ({result.retried} batches) delivered")
             print(f"{directory}: run {result.run_id}: {', '.join(parts)} {result.url}".rstrip())
+        _print_quarantine(directory, result)
         if result.busy_writers:
             print(f"{directory}: {len(result.busy_writers)} writer(s) still running, their batches were left")
+        if result.finish_held:
+            print(f"{directory}: the run's end is not recorded yet: run the same command once they end")
         if result.run_id and (Path(directory) / "uploads").is_dir():
             try:
                 uploaded = sync_uploads(directory, server=args.server, api_key=args.api_key)
@@ -65,6 +77,21 @@ def _sync(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _print_quarantine(directory: Path, result: SyncResult) -> None:
+    """What the server refused: set aside now, or refused again on a retry."""
+    for refused in result.still_refused:
+        print(
+            f"{directory}: batch {refused.seq} of writer {refused.writer} ({refused.points} points) "
+            f"is still refused: {refused.reason}; it stays set aside"
+        )
+    if result.quarantined:
+        print(
+            f"{directory}: {result.quarantined} batches ({result.quarantined_points} points) set aside: "
+            f"the server refuses them ({result.quarantine_reason}); they are kept in {directory}. "
+            f"Send them again with: python -m tracker sync --retry-quarantined {directory}"
+        )
+
+
 def register_sync(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sync", help="upload offline runs and spooled batches", description=sync_directory.__doc__
@@ -75,6 +102,12 @@ def register_sync(subparsers: argparse._SubParsersAction) -> None:
         help="default: the server that created the run (recorded in the directory), else TRACKER_SERVER",
     )
     parser.add_argument("--api-key", help="default: TRACKER_API_KEY")
+    parser.add_argument(
+        "--retry-quarantined",
+        action="store_true",
+        help="also send again the batches set aside because the server refused them "
+        "(those still refused stay set aside, with the server's answer printed)",
+    )
     parser.set_defaults(func=_sync)
 
 

@@ -23,17 +23,9 @@ from typing import Any
 from tracker._env import Settings
 from tracker.sender import Sender
 from tracker.spool import write_json
+from tracker.summary import Summary
 from tracker.transport import HttpClient, RequestFailed, run_path
-from tracker.values import (
-    MAX_STEP,
-    check_key,
-    check_step,
-    check_text,
-    coerce_value,
-    encode_float,
-    scrub_nul,
-    strip_nul,
-)
+from tracker.values import MAX_STEP, check_key, check_step, coerce_value, strip_nul
 
 logger = logging.getLogger("tracker")
 
@@ -42,7 +34,13 @@ _MAX_KNOWN_KEYS = 10_000
 
 @dataclass
 class FinishResult:
-    """What ``finish`` did: the status sent, and what is still only on this machine."""
+    """What ``finish`` did: the status sent, and what is still only on this machine.
+
+    ``sent`` is False when the end could not be recorded, or was held back because
+    points were still only on this machine (``pending_*``): ``sync_command`` sends those
+    and then the end. ``quarantined_*``: batches the server refused, set aside in
+    ``directory`` (``retry_command`` sends them again).
+    """
 
     status: str
     exit_code: int
@@ -51,86 +49,17 @@ class FinishResult:
     pending_points: int = 0
     dropped: int = 0
     directory: Path | None = None
+    quarantined_batches: int = 0
+    quarantined_points: int = 0
+    quarantine_reason: str = ""
 
     @property
     def sync_command(self) -> str:
         return f"python -m tracker sync {self.directory}"
 
-
-def _jsonable(value: Any) -> Any:
-    """Summary and config values as JSON can carry them (numbers via ``.item()``)."""
-    if isinstance(value, float):
-        return encode_float(value)
-    if value is None or isinstance(value, (str, int)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return _jsonable(item())
-        except (ValueError, RuntimeError, TypeError):
-            pass
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return _jsonable(tolist())
-    return str(value)
-
-
-class Summary(dict):
-    """``run.summary``: a dict that remembers it changed, so the sender ships it with the
-    next batch (and ``finish`` sends the final one).
-
-    An assignment holding a NUL character (in the key or anywhere in the value) raises
-    ValueError naming the key: the server cannot store it.
-    """
-
-    _changed = False
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        check_text({key: value}, "run.summary")
-        super().__setitem__(key, value)
-        self._changed = True
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._changed = True
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        items = dict(*args, **kwargs)
-        check_text(items, "run.summary")
-        super().update(items)
-        self._changed = True
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            check_text({key: default}, "run.summary")
-        self._changed = True
-        return super().setdefault(key, default)
-
-    def pop(self, *args: Any) -> Any:
-        self._changed = True
-        return super().pop(*args)
-
-    def clear(self) -> None:
-        super().clear()
-        self._changed = True
-
-    def snapshot(self) -> dict[str, Any]:
-        data = _jsonable(dict(self))
-        try:
-            check_text(data, "run.summary")
-        except ValueError:  # a value changed in place after its assignment was checked
-            data = scrub_nul(data)
-        return data
-
-    def take_changes(self) -> dict[str, Any] | None:
-        if not self._changed:
-            return None
-        self._changed = False
-        return self.snapshot()
+    @property
+    def retry_command(self) -> str:
+        return f"python -m tracker sync --retry-quarantined {self.directory}"
 
 
 class Run:
@@ -341,22 +270,30 @@ class Run:
         if pending is not None:
             result.pending_batches, result.pending_points = pending.batches, pending.points
             result.dropped = pending.dropped
+            result.quarantined_batches = pending.quarantined_batches
+            result.quarantined_points = pending.quarantined_points
+            result.quarantine_reason = pending.quarantine_reason
         if self.mode == "disabled" or os.getpid() != self._pid:
             # A forked child flushes its own points but never ends the parent's run.
             return result
-        body = {
+        body: dict[str, Any] = {
             "status": status,
             "exit_code": exit_code,
-            "error": error,
+            "error": strip_nul(error),
             "summary": self.summary.snapshot(),
             "dropped": self._sender.dropped_unreported if self._sender is not None else 0,
         }
+        if pending is not None and pending.quarantine:
+            body["quarantined"] = pending.quarantine
         # With several ranks, rank 0 ends the run; another rank only reports a failure
         # (and its drops), so a rank finishing early does not mark the run finished.
         ends_run = self.rank == 0 or status == "failed"
-        if self._client is not None and self.id is not None:
+        # Points still only on this machine: the run must not look ended without them.
+        # The end waits in finish.json for `tracker sync`, which sends them first.
+        held = ends_run and result.pending_batches > 0
+        if self._client is not None and self.id is not None and not held:
             action = "finish" if ends_run else "heartbeat"
-            payload = body if ends_run else {"dropped": body["dropped"]}
+            payload = body if ends_run else {k: v for k, v in body.items() if k in ("dropped", "quarantined")}
             try:
                 # Whatever the flush left of the budget, but at least a second to try.
                 wait = max(1.0, min(self.settings.http_timeout, deadline - time.monotonic()))
@@ -364,19 +301,48 @@ class Run:
                 result.sent = True
             except RequestFailed as exc:
                 logger.warning("tracker: could not record the end of run %s on the server: %s", self.id, exc)
+        if self._client is not None:
             self._client.close()
         if not result.sent and ends_run and self.dir is not None:
             try:
                 write_json(self.dir / "finish.json", body)
             except OSError as exc:
                 logger.warning("tracker: cannot write %s: %s", self.dir / "finish.json", exc)
+        self._report_end(result, held, ends_run)
+        return result
+
+    def _report_end(self, result: FinishResult, held: bool, ends_run: bool) -> None:
+        """Say on stderr what is not on the server, and the command that puts it there."""
         if result.dropped:
             logger.warning("tracker: %d points could not be kept (counted on the server)", result.dropped)
+        if result.quarantined_batches:
+            logger.warning(
+                "tracker: %d batches (%d points) of run %s were set aside: the server refused them "
+                "(%s). They are kept in %s; send them again with: %s",
+                result.quarantined_batches,
+                result.quarantined_points,
+                self.id or self.dir,
+                result.quarantine_reason,
+                self.dir,
+                result.retry_command,
+            )
         if self.mode == "offline":
             logger.warning(
                 "tracker: offline run saved in %s (%d points). Upload it with: python -m tracker sync %s",
                 self.dir,
                 self._sender.taken if self._sender is not None else 0,
+                self.dir,
+            )
+        elif held:
+            logger.warning(
+                "tracker: %d points in %d batches of run %s are not on the server yet, so the run "
+                "is not marked %s there (it shows as running, then crashed). They are spooled in %s. "
+                "Upload them and record the end with: python -m tracker sync %s",
+                result.pending_points,
+                result.pending_batches,
+                self.id,
+                result.status,
+                self.dir,
                 self.dir,
             )
         elif result.pending_batches:
@@ -396,7 +362,6 @@ class Run:
                 self.id,
                 self.dir,
             )
-        return result
 
     def _logged_after_finish(self, row: Any, points: int) -> None:
         logger.warning("tracker: log() after finish() is ignored (run %s)", self.id or self.dir)

@@ -7,6 +7,9 @@ sent and acknowledged after, so an outage, a slow server or a killed process cos
 what was still in memory; memory stays capped because a backlog beyond
 ``max_pending_points`` is moved to disk by whoever notices it first.
 
+A batch the server keeps refusing is set aside (``tracker.quarantine``) so that it never
+holds the later ones back; an outage never sets anything aside.
+
 Threads: the training thread(s) only append to ``queue`` and bump ``logged``; everything
 else happens on the sender thread, except the overflow spill and ``close`` after a stuck
 request, which take ``_lock`` like the sender does around each queue/spool step (never
@@ -24,11 +27,11 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker import _json
+from tracker import _json, quarantine
 from tracker._env import Settings
 from tracker.spool import Entry, Spool
 from tracker.transport import HttpClient, RequestFailed, run_path
@@ -36,21 +39,33 @@ from tracker.transport import HttpClient, RequestFailed, run_path
 logger = logging.getLogger("tracker")
 
 _MAX_RETRY_AFTER = 600.0
-# Answers about the run or the key rather than the batch: keep the batches (the user can
-# fix the key and sync later) instead of dropping them as malformed.
-_KEEP_ON = {401, 403, 404}
 
 Row = tuple[int, float, dict[str, Any]]
 
 
 @dataclass
 class Pending:
-    """What ``close`` could not deliver: the batches left in the spool, and where."""
+    """What ``close`` could not deliver: the batches left in the spool, and where; and
+    the batches set aside (kept in the same directory) with the last reason."""
 
     batches: int
     points: int
     directory: Path
     dropped: int
+    quarantine: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quarantined_batches(self) -> int:
+        return sum(item["batches"] for item in self.quarantine.values())
+
+    @property
+    def quarantined_points(self) -> int:
+        return sum(item["points"] for item in self.quarantine.values())
+
+    @property
+    def quarantine_reason(self) -> str:
+        reasons = [item["reason"] for item in self.quarantine.values() if item["batches"]]
+        return reasons[-1] if reasons else ""
 
 
 class Sender:
@@ -100,9 +115,21 @@ class Sender:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._closed = False
+        # After close() gave up waiting for a stuck request, the thread itself closes the
+        # spool (releasing the writer's lock for a sync) once the request returns.
+        self._loop_done = False
+        self._abandoned = False
         self._deadline = float("inf")
         self._failures = 0
         self._retry_at = 0.0
+        self._server_asked_until = 0.0  # a Retry-After: honoured even by finish()
+        # Requests the server answered (batches, probes): a batch answered 5xx counts a
+        # try only if this moved since its previous failure (tracker.quarantine).
+        self._ok = 0
+        self._suspects: set[Entry] = set()  # pending batches answered 5xx, waiting
+        self._quarantine_sent: dict[str, Any] = {}
+        self._final_quarantine: dict[str, Any] = {}
+        self._set_aside_logged = False
         self._spool_broken = False
         self._max_rows = self.settings.batch_max_rows
         self._max_points = self.settings.batch_max_points
@@ -168,37 +195,62 @@ class Sender:
             thread = self._thread
             if thread is not None:
                 thread.join(max(0.0, self._deadline - time.monotonic()) + 0.5)
-            stuck = thread is not None and thread.is_alive()
             if self._lock.acquire(timeout=2.0):
                 try:
                     self._move_queue()
                     lost = self.spool.memory_points
                     if lost:
                         self._drop(lost, "they could not be written to disk")
-                    if not stuck:
+                    self._final_quarantine = self.spool.quarantine_report()
+                    if thread is None or self._loop_done:
                         self.spool.close()
+                    else:
+                        self._abandoned = True
                 finally:
                     self._lock.release()
+            else:
+                self._abandoned = True
         on_disk = [entry for entry in self.spool.pending if entry.path is not None]
-        return Pending(len(on_disk), sum(e.points for e in on_disk), self.spool_dir, self.dropped)
+        return Pending(
+            len(on_disk), sum(e.points for e in on_disk), self.spool_dir, self.dropped, self._final_quarantine
+        )
 
     # -- sender thread ---------------------------------------------------------------
     def _loop(self) -> None:
+        try:
+            self._run_loop()
+        finally:
+            with self._lock:
+                self._loop_done = True
+                if self._abandoned:
+                    self.spool.close()
+
+    def _run_loop(self) -> None:
         settings = self.settings
         next_heartbeat = time.monotonic() + settings.heartbeat_interval
+        closing_seen = False
         while True:
             now = time.monotonic()
             if self._closing:
+                if not closing_seen:
+                    # finish(): whatever the back-off had grown to, try again now (but not
+                    # before the server's own Retry-After).
+                    closing_seen = True
+                    self._retry_at = self._server_asked_until
+                    self._failures = 0
+                    for entry in self._suspects:
+                        entry.not_before = 0.0
                 done = not self.queue and not (self.client and self.spool.pending)
                 if done or now >= self._deadline:
                     return
-                wait = max(0.0, min(self._retry_at, self._deadline) - now) if self.spool.pending else 0.0
+                wait = max(0.0, min(self._due_at(), self._deadline) - now) if self.spool.pending else 0.0
             else:
                 wait = settings.flush_interval
                 if self.client is not None:
                     wait = min(wait, max(0.0, next_heartbeat - now))
-                    if self.spool.pending and self._retry_at > now:
-                        wait = min(wait, self._retry_at - now)
+                    due = self._due_at()
+                    if due > now:
+                        wait = min(wait, due - now)
             if wait > 0 and self._wake.wait(wait):
                 self._wake.clear()
             try:
@@ -270,24 +322,47 @@ class Sender:
     def _timeout(self) -> float:
         return min(self.settings.http_timeout, max(0.05, self._deadline - time.monotonic()))
 
+    def _due_at(self) -> float:
+        """When the next pending batch may be sent (infinity when none is pending)."""
+        if not self.spool.pending:
+            return float("inf")
+        if len(self._suspects) < len(self.spool.pending):
+            return self._retry_at
+        return max(self._retry_at, min(entry.not_before for entry in self._suspects))
+
+    def _next_due(self, now: float) -> Entry | None:
+        """The oldest pending batch that may be sent now (batches answered 5xx wait their
+        own back-off while the ones behind them go on)."""
+        if not self._suspects:
+            return self.spool.pending[0]
+        for entry in self.spool.pending:
+            if entry.not_before <= now:
+                return entry
+        return None
+
     def _send_pending(self) -> None:
-        """Send spooled batches oldest first until one fails or the spool is empty."""
+        """Send spooled batches oldest first until the spool is empty or the server is
+        away. A batch the server refuses does not stop the others (tracker.quarantine)."""
         assert self.client is not None
         replayed = 0
-        while self.spool.pending and time.monotonic() >= self._retry_at:
-            if self._closing and time.monotonic() >= self._deadline:
+        unresolved = False  # a batch was answered 5xx and no request succeeded since
+        while self.spool.pending:
+            now = time.monotonic()
+            if now < self._retry_at or (self._closing and now >= self._deadline):
                 return
             if self.logged - self.taken >= self._wake_at:
                 # Logging outpaces the server: spool the backlog here, between requests,
                 # so the training thread does not reach the cap and have to do it itself.
                 with self._lock:
                     self._move_queue()
-            entry = self.spool.pending[0]
+            entry = self._next_due(now)
+            if entry is None:
+                break
             try:
                 body = self.spool.read(entry)
             except OSError as exc:
                 with self._lock:
-                    self.spool.ack(entry)
+                    self._forget(entry)
                     self._drop(entry.points, f"spooled batch unreadable ({exc})")
                 continue
             if entry.path is not None:
@@ -295,29 +370,92 @@ class Sender:
             try:
                 answer = self.client.request("POST", self._batches_path, body, timeout=self._timeout())
             except RequestFailed as exc:
-                if exc.retryable or exc.status in _KEEP_ON:
+                kind = quarantine.classify(exc)
+                if kind == quarantine.WAIT:
                     self._back_off(exc)
                     return
                 if exc.status == 413 and self._split(entry, body):
                     continue
-                logger.warning(
-                    "tracker: the server refused batch %d of writer %s: %s; its %d points are dropped",
-                    entry.seq,
-                    entry.writer,
-                    exc,
-                    entry.points,
-                )
-                with self._lock:
-                    self.spool.ack(entry)
-                    self._drop(entry.points, f"the server refused them ({exc})")
+                if kind == quarantine.REFUSED:
+                    # An answer about this batch: the server itself works.
+                    self._ok += 1
+                    unresolved = False
+                    self._set_aside(entry, exc)
+                    continue
+                if self._count_try(entry, now):
+                    self._set_aside(entry, exc)
+                    continue
+                # A 5xx: this batch or the server? Another request answers that.
+                if unresolved:
+                    if not self._probe():
+                        return
+                    unresolved = False
+                else:
+                    unresolved = True
                 continue
             with self._lock:
-                self.spool.ack(entry)
+                self._forget(entry)
+            self._ok += 1
+            unresolved = False
             replayed += 1
             self._answered(answer)
+        if unresolved:
+            self._probe()
         if self._failures and replayed:
             logger.warning("tracker: the server is reachable again; spooled batches were sent")
             self._failures = 0
+
+    def _forget(self, entry: Entry) -> None:
+        """The server has ``entry`` (or it is dropped): never send it again."""
+        self._suspects.discard(entry)
+        self.spool.ack(entry)
+
+    def _count_try(self, entry: Entry, now: float) -> bool:
+        """Record a 5xx answer to ``entry``; True when it is time to set it aside.
+
+        Only a failure after the server answered some other request counts (the first
+        one counts too): while the server answers nothing, nothing is set aside.
+        """
+        if entry.tries == 0 or self._ok > entry.ok_mark:
+            entry.tries += 1
+        entry.ok_mark = self._ok
+        if entry.tries >= self.settings.quarantine_after:
+            return True
+        delay = 0.0
+        if not self._closing:  # finish() tries at once; the tries are counted all the same
+            delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (entry.tries - 1))
+            delay *= random.uniform(0.75, 1.0)
+        entry.not_before = now + delay
+        self._suspects.add(entry)
+        return False
+
+    def _set_aside(self, entry: Entry, exc: RequestFailed) -> None:
+        """Quarantine ``entry``: kept on disk, counted, reported; the others go on."""
+        reason = quarantine.reason_of(exc, max(1, entry.tries))
+        with self._lock:
+            try:
+                self.spool.set_aside(entry, reason)
+            except OSError as err:
+                self._forget(entry)
+                self._drop(entry.points, f"server refused them ({exc}), disk too ({err})")
+                return
+            self._forget(entry)
+        batches, points = quarantine.totals(self.spool.quarantine_of(entry.writer))
+        log = logger.info if self._set_aside_logged else logger.warning
+        self._set_aside_logged = True
+        log(
+            "tracker: the server refused batch %d of writer %s (%d points): %s. It is set aside "
+            "in %s (%d batches, %d points so far) and later batches go on; "
+            "retry it with: python -m tracker sync --retry-quarantined %s",
+            entry.seq,
+            entry.writer,
+            entry.points,
+            exc,
+            self.spool_dir,
+            batches,
+            points,
+            self.spool_dir,
+        )
 
     def _split(self, entry: Entry, body: bytes) -> bool:
         """The server's caps are below ours: resend the batch as two halves (new seqs,
@@ -335,7 +473,7 @@ class Sender:
             before = len(self.spool.pending)
             self._store(rows[:half], first, None)
             self._store(rows[half:], entry.points - first, data.get("summary"))
-            self.spool.ack(entry)
+            self._forget(entry)
             self.spool.move_to_front(len(self.spool.pending) - before + 1)
         return True
 
@@ -349,6 +487,7 @@ class Sender:
         delay = min(self.settings.backoff_max, base) * random.uniform(0.75, 1.0)
         if exc.retry_after is not None:
             delay = max(delay, min(exc.retry_after, _MAX_RETRY_AFTER))
+            self._server_asked_until = time.monotonic() + min(exc.retry_after, _MAX_RETRY_AFTER)
         self._retry_at = time.monotonic() + delay
         if self._failures == 1:
             logger.warning(
@@ -358,19 +497,39 @@ class Sender:
                 self.spool_dir,
             )
 
-    def _heartbeat(self) -> None:
-        if self.client is None or self.run_id is None or self._failures:
-            return
+    def _heartbeat(self, probe: bool = False) -> bool:
+        """Tell the server the run is alive (with new drops and set-aside totals).
+
+        As a probe (a batch was answered 5xx): its answer says whether the server works,
+        and a failure backs off like a failed batch.
+        """
+        if self.client is None or self.run_id is None or (self._failures and not probe):
+            return False
         dropped = self.dropped_unreported
+        body: dict[str, Any] = {"dropped": dropped}
+        report = self.spool.quarantine_report()
+        if report != self._quarantine_sent:
+            body["quarantined"] = report
         try:
             answer = self.client.request(
-                "POST", run_path(self.run_id, "heartbeat"), {"dropped": dropped}, timeout=self._timeout()
+                "POST", run_path(self.run_id, "heartbeat"), body, timeout=self._timeout()
             )
         except RequestFailed as exc:
-            logger.debug("tracker: heartbeat failed: %s", exc)
-            return
+            if probe:
+                self._back_off(exc)
+            else:
+                logger.debug("tracker: heartbeat failed: %s", exc)
+            return False
         self.dropped_unreported -= dropped
+        self._quarantine_sent = report
         self._answered(answer)
+        return True
+
+    def _probe(self) -> bool:
+        if self._heartbeat(probe=True):
+            self._ok += 1
+            return True
+        return False
 
     # -- fork ------------------------------------------------------------------------
     def _after_fork_in_child(self) -> None:

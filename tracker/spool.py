@@ -8,7 +8,10 @@ per writer (one client process):
 - ``acks-<writer>.txt``: one acknowledged ``<seq>`` per line, so a restart or a second
   ``sync`` does not resend what the server already stored;
 - ``writer-<writer>.lock``: held (``flock``) while the writer lives. A batch file whose
-  lock can be taken belongs to a dead process and is adopted: replayed, then deleted.
+  lock can be taken belongs to a dead process and is adopted: replayed, then deleted;
+- ``quarantine-<writer>.jsonl``: the writer's batches the server kept refusing, set aside
+  so that later batches go on (``tracker.quarantine``); kept until a
+  ``sync --retry-quarantined`` delivers them.
 
 A batch line is written before the batch is first sent (write-ahead), so a process killed
 mid-request loses nothing it had taken off its queue; a file whose batches are all
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracker import _json
+from tracker import _json, quarantine
 
 try:
     import fcntl
@@ -37,12 +40,15 @@ except ImportError:  # pragma: no cover - Windows: no liveness check, adopt ever
 _BATCH_FILE = re.compile(r"^batches-([0-9A-Za-z_-]{1,64})\.jsonl$")
 
 
-@dataclass
+@dataclass(eq=False)
 class Entry:
-    """One batch waiting for the server's acknowledgement.
+    """One batch waiting for the server's acknowledgement (compared by identity).
 
     ``body`` is kept in memory only until the first send attempt (or for good when the
     disk could not take it: ``path`` is None then); otherwise it is read back from disk.
+    ``tries``, ``ok_mark`` and ``not_before`` are the sender's: how often the server
+    answered it with a 5xx while answering other requests, the sender's success count at
+    its last failure, and when it may be sent again.
     """
 
     writer: str
@@ -52,6 +58,9 @@ class Entry:
     offset: int = 0
     length: int = 0
     body: bytes | None = None
+    tries: int = 0
+    ok_mark: int = -1
+    not_before: float = 0.0
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -139,6 +148,11 @@ class Spool:
         self._own_unacked = 0
         self._counts: dict[str, int] = {}
         self.memory_points = 0
+        # Set-aside batches per writer, {seq: (points, reason)}, loaded from the writer's
+        # quarantine file when first needed; ``quarantine_touched``: writers whose set
+        # changed here (their totals go to the server).
+        self.quarantined: dict[str, dict[int, tuple[int, str]]] = {}
+        self.quarantine_touched: set[str] = set()
 
     # -- paths ---------------------------------------------------------------------
     def batch_file(self, writer: str) -> Path:
@@ -181,7 +195,9 @@ class Spool:
                 self.busy_writers.append(writer)
                 continue
             self._locks[writer] = fd
-            acked = _read_acks(self._ack_file(writer))
+            # A batch set aside is acknowledged right after its quarantine line is
+            # written; a crash in between must not put it back in line.
+            acked = _read_acks(self._ack_file(writer)) | self.quarantine_of(writer).keys()
             found = 0
             for seq, points, offset, length in scan_batches(path):
                 if seq not in acked:
@@ -215,6 +231,8 @@ class Spool:
         self._counts.clear()
         self.memory_points = 0
         self._own_size = self._own_unacked = 0
+        self.quarantined.clear()
+        self.quarantine_touched.clear()
 
     # -- writing -------------------------------------------------------------------
     def append(self, seq: int, points: int, body: bytes) -> Entry:
@@ -292,6 +310,91 @@ class Spool:
             handle.write(b"%d\n" % entry.seq)
         if not self._counts[entry.writer]:
             self._forget_writer(entry.writer)
+
+    # -- set aside (tracker.quarantine) ----------------------------------------------
+    def quarantine_of(self, writer: str) -> dict[int, tuple[int, str]]:
+        """The set-aside batches of ``writer``: {seq: (points, reason)}."""
+        records = self.quarantined.get(writer)
+        if records is None:
+            found = quarantine.scan(quarantine.file_for(self.dir, writer))
+            records = {seq: (r.points, quarantine.describe(r.reason)) for seq, r in found.items()}
+            self.quarantined[writer] = records
+        return records
+
+    def set_aside(self, entry: Entry, reason: dict[str, Any]) -> None:
+        """Keep ``entry``'s body in its writer's quarantine file; the caller then acks it
+        (raises OSError if the disk refuses: nothing changed)."""
+        body = self.read(entry)
+        records = self.quarantine_of(entry.writer)
+        fd = _open_append(quarantine.file_for(self.dir, entry.writer))
+        try:
+            _write_all(fd, quarantine.line(entry.seq, entry.points, reason, body))
+        finally:
+            os.close(fd)
+        records.pop(entry.seq, None)
+        records[entry.seq] = (entry.points, quarantine.describe(reason))
+        self.quarantine_touched.add(entry.writer)
+
+    def quarantine_report(self) -> dict[str, dict[str, Any]]:
+        """Totals of the writers whose set-aside batches changed here, as the server's
+        heartbeat and finish take them: {writer: {batches, points, reason, dir}}."""
+        report = {}
+        for writer in sorted(self.quarantine_touched):
+            records = self.quarantine_of(writer)
+            batches, points = quarantine.totals(records)
+            last = next(reversed(records.values()))[1] if records else ""
+            reason = last[:500]
+            report[writer] = {"batches": batches, "points": points, "reason": reason, "dir": str(self.dir)}
+        return report
+
+    def quarantine_writers(self) -> list[str]:
+        """Writers that have a quarantine file in this directory."""
+        try:
+            names = sorted(path.name for path in self.dir.iterdir())
+        except FileNotFoundError:
+            return []
+        return [m.group(1) for m in map(quarantine.QUARANTINE_FILE.match, names) if m]
+
+    def claim(self, writer: str) -> bool:
+        """Hold ``writer``'s lock (False: its process or another sync is alive)."""
+        if writer in self._locks:
+            return True
+        fd = _try_lock(self._lock_file(writer))
+        if fd is None:
+            return False
+        self._locks[writer] = fd
+        return True
+
+    def load_quarantine(self, writer: str) -> list[tuple[Entry, dict[str, Any]]]:
+        """The set-aside batches of ``writer`` as entries (read with ``read``), oldest
+        first, with their recorded reasons. Claim the writer first."""
+        path = quarantine.file_for(self.dir, writer)
+        found = quarantine.scan(path)
+        return [
+            (Entry(writer, r.seq, r.points, path, r.offset, r.length), r.reason)
+            for r in sorted(found.values(), key=lambda r: r.seq)
+        ]
+
+    def keep_quarantined(self, writer: str, kept: list[tuple[Entry, dict[str, Any]]]) -> None:
+        """Rewrite ``writer``'s quarantine file with only ``kept`` (entries from
+        ``load_quarantine``, with their latest reasons); the others were delivered."""
+        lines = [(entry.seq, entry.points, reason, self.read(entry)) for entry, reason in kept]
+        quarantine.rewrite(quarantine.file_for(self.dir, writer), lines)
+        self.quarantined[writer] = {
+            entry.seq: (entry.points, quarantine.describe(reason)) for entry, reason in kept
+        }
+        self.quarantine_touched.add(writer)
+
+    def release(self, writer: str) -> None:
+        """Let go of a claimed writer that has no batch waiting here."""
+        if self._counts.get(writer):
+            return
+        if not self.batch_file(writer).exists():
+            self._forget_writer(writer)
+        else:
+            fd = self._locks.pop(writer, None)
+            if fd is not None:
+                os.close(fd)
 
     def _forget_writer(self, writer: str) -> None:
         """Delete a fully acknowledged writer's files and release its lock."""

@@ -18,9 +18,10 @@ from typing import Any
 
 from tracker import core, system
 from tracker._env import ConfigError, Settings, env_dir, env_rank, env_run_id, machine_facts
-from tracker.core import Run, _jsonable
+from tracker.core import Run
 from tracker.sender import Sender
 from tracker.spool import write_json
+from tracker.summary import jsonable
 from tracker.transport import HttpClient, RequestFailed, TrackerError
 from tracker.values import check_text
 
@@ -40,7 +41,7 @@ def _config(config: Any) -> dict[str, Any]:
         config = vars(config)
     if not isinstance(config, Mapping):
         raise TypeError(f"tracker.init: config must be a dict, got {type(config).__name__}")
-    data = _jsonable(dict(config))
+    data = jsonable(dict(config))
     check_text(data, "tracker.init: config")
     return data
 
