@@ -139,6 +139,32 @@ def test_page_ids_beyond_64_bits_are_not_found(client, owner, run_id):
     assert client.get(f"/projects/digits/rows.json?run={BIG}").status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/projects/a%00b/", 404),
+        ("/projects/a%00b/rows.json?run=1", 404),
+        ("/projects/digits/compare/?s=group:a%00b", 400),
+        ("/runs/{run}/series.json?key=a%00b", 400),
+        ("/runs/{run}/media.json?kind=confusion_matrix&name=a%00b", 400),
+    ],
+)
+def test_pages_refuse_a_nul_in_their_path_or_query(client, owner, run_id, url, status):
+    client.force_login(owner)
+    r = client.get(url.format(run=run_id))
+    assert r.status_code == status, r.content
+    if url.split("?")[0].endswith(".json") and status == 400:
+        assert r.json()["field"] in ("key", "name")
+
+
+def test_the_baseline_form_refuses_a_nul(client, owner, run_id):
+    client.force_login(owner)
+    before = everything()
+    r = client.post("/projects/digits/baseline/", {"group": NUL, "note": "x"})
+    assert r.status_code == 400
+    assert everything() == before
+
+
 # --- NUL in strings ---------------------------------------------------------------------
 
 
@@ -362,6 +388,15 @@ def test_a_project_name_that_cannot_be_routed_is_refused(client, api_key, name):
     before = everything()
     rejected(post(client, "/api/v1/runs", {"project": name}, api_key), 400, "project")
     assert everything() == before
+
+
+def test_the_sdk_is_refused_a_project_that_cannot_be_routed(sdk):
+    import tracker
+    from tracker.start import InitError
+
+    with pytest.raises(InitError, match="project"):
+        tracker.init(project="team/digits")
+    assert Project.objects.count() == 0
 
 
 def test_a_sweep_in_a_project_that_cannot_be_routed_is_refused(client, owner, api_key):

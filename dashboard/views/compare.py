@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from dashboard.views.checks import checked
 from dashboard.views.formatting import fmt_duration, fmt_number
 from experiments.api.decorators import error_response, json_response
 from experiments.baselines import baseline_active, baseline_set
@@ -63,6 +64,7 @@ def _query(**params) -> str:
 
 
 @login_required
+@checked
 def compare_page(request: HttpRequest, name: str) -> HttpResponse:
     project = get_object_or_404(projects_visible_to(request.user), name=name)
     baseline = baseline_active(project)
@@ -306,6 +308,7 @@ def _page_context(request: HttpRequest, project, result: Comparison, keys: list[
 
 
 @login_required
+@checked
 def compare_curves(request: HttpRequest, name: str) -> HttpResponse:
     """The compare page's chart data for the metrics in ``key`` (all shared ones when
     none is given): every side's line and each side's delta to the reference."""
@@ -322,6 +325,7 @@ def compare_curves(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @login_required
+@checked
 def run_compare(request: HttpRequest, run_id: int) -> HttpResponse:
     """One click from a run's page: that run against its project's baseline."""
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
@@ -338,6 +342,7 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
 
 @login_required
 @require_POST
+@checked
 def project_set_baseline(request: HttpRequest, name: str) -> HttpResponse:
     """Set a run (``run``) or a group (``group``) of the project as its baseline."""
     project = get_object_or_404(projects_visible_to(request.user), name=name)

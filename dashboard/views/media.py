@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from dashboard.views.checks import checked
 from experiments import artifacts, media
 from experiments.api.decorators import error_response, json_response
 from experiments.api.media_views import checkpoint_file_response
@@ -70,6 +71,7 @@ def _step(request: HttpRequest) -> int | None:
 
 
 @login_required
+@checked
 def run_media(request: HttpRequest, run_id: int) -> HttpResponse:
     """``media.json``: the index, or one item: ``kind`` (+ ``name``, ``step``)."""
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
@@ -97,6 +99,7 @@ def run_media(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @login_required
+@checked
 def run_checkpoint_download(request: HttpRequest, run_id: int, checkpoint_id: int) -> HttpResponse:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
     checkpoint = get_object_or_404(Checkpoint, run=run, pk=checkpoint_id)

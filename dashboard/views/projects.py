@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from dashboard.views.checks import checked
 from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
 from experiments.api.decorators import error_response, json_response
 from experiments.errors import ApiError
@@ -53,6 +54,7 @@ def _column_choice(params: QueryDict) -> tuple[list[str] | None, list[str] | Non
 
 
 @login_required
+@checked
 def project_detail(request: HttpRequest, name: str) -> HttpResponse:
     project = get_object_or_404(projects_visible_to(request.user), name=name)
     config_keys, metric_keys = _column_choice(request.GET)
@@ -101,6 +103,7 @@ def _run_ids(params: QueryDict) -> list[int]:
 
 
 @login_required
+@checked
 def project_rows(request: HttpRequest, name: str) -> HttpResponse:
     """Fresh rows of some runs of the table on screen, as HTML rendered exactly like the
     page's, for its live updates. The page sends its columns (``c``, ``m``) and ``sort``."""

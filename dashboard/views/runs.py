@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from dashboard.views.checks import checked
 from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
 from dashboard.views.media import INTERNAL_PREFIXES
 from experiments.baselines import baseline_active
@@ -56,6 +57,7 @@ def _metric_rows(metrics: list[Metric]) -> list[dict]:
 
 
 @login_required
+@checked
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
     metrics = list(run_metrics(run))

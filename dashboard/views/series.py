@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from dashboard.views.checks import checked
 from dashboard.views.formatting import fmt_number
 from experiments.api.decorators import error_response, json_response
 from experiments.api.serializers import json_float
@@ -105,6 +106,7 @@ def _step_range(request: HttpRequest) -> tuple[int | None, int | None]:
 
 
 @login_required
+@checked
 def run_series(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
     try:

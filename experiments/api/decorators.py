@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -114,9 +114,14 @@ def check_request(request: HttpRequest, kwargs: dict[str, Any]) -> None:
             raise NotFound(f"{field} {value} does not exist", field)
         if type(value) is str and "\x00" in value:
             raise NotFound(f"{field} names nothing that exists: it {NUL_MESSAGE}", field)
-    for key, values in request.GET.lists():
+    check_fields(request.GET, "query parameter")
+
+
+def check_fields(fields: QueryDict, what: str) -> None:
+    """400 naming the query or form field that holds a NUL."""
+    for key, values in fields.lists():
         if "\x00" in key or any("\x00" in v for v in values):
-            raise ApiError(f"query parameter {NUL_MESSAGE}", key.replace("\x00", "") or "query")
+            raise ApiError(f"{what} {NUL_MESSAGE}", key.replace("\x00", "") or what)
 
 
 def api_view(methods: tuple[str, ...], allow_session: bool = False) -> Callable:
