@@ -10,20 +10,39 @@ _ERROR = {
     "required": ["error", "field"],
     "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}},
 }
+# Integers are stored in 64-bit columns: larger ones are refused naming the field.
+_INT64_MAX = 2**63 - 1
+_STEP = {"type": "integer", "minimum": 0, "maximum": _INT64_MAX}
 _VALUE = {
     "oneOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}],
     "description": "A metric value; non-finite values travel as strings.",
 }
+_JSON_LIMITS = "Nested at most TRACKER_MAX_JSON_DEPTH deep, at most {what} as JSON; no NUL in any string."
 _RUN_START = {
     "type": "object",
     "required": ["project"],
     "properties": {
-        "project": {"type": "string", "minLength": 1, "maxLength": 100},
+        "project": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "Printable, no '/', not '.' or '..': it is part of the project's URLs.",
+        },
         "name": {"type": "string", "maxLength": 200},
         "group": {"type": "string", "maxLength": 200},
-        "tags": {"type": "array", "items": {"type": "string", "maxLength": 100}},
-        "config": {"type": "object"},
-        "id": {"type": "integer", "minimum": 1, "description": "Resume this run instead of creating one."},
+        "tags": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {"type": "string", "maxLength": 100},
+            "description": "At most TRACKER_MAX_TAGS tags of TRACKER_MAX_TAG_LENGTH characters.",
+        },
+        "config": {"type": "object", "description": _JSON_LIMITS.format(what="TRACKER_MAX_CONFIG_BYTES")},
+        "id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": _INT64_MAX,
+            "description": "Resume this run instead of creating one.",
+        },
         "host": {"type": "string", "maxLength": 255},
         "git_commit": {"type": "string", "maxLength": 64},
         "python_version": {"type": "string", "maxLength": 64},
@@ -36,14 +55,16 @@ _BATCH = {
     "required": ["writer", "seq", "rows"],
     "properties": {
         "writer": {"type": "string", "minLength": 1, "maxLength": 64},
-        "seq": {"type": "integer", "minimum": 0},
+        "seq": _STEP,
         "rank": {"type": "integer", "minimum": 0, "maximum": 32767},
         "rows": {
             "type": "array",
             "items": {
                 "type": "array",
+                "description": "At most TRACKER_MAX_BATCH_KEYS distinct metric keys in a batch, and "
+                "TRACKER_MAX_METRIC_KEYS in a run.",
                 "prefixItems": [
-                    {"type": "integer", "minimum": 0},
+                    _STEP,
                     {"type": "number"},
                     {"type": "object", "additionalProperties": _VALUE},
                 ],
@@ -51,7 +72,7 @@ _BATCH = {
                 "maxItems": 3,
             },
         },
-        "summary": {"type": "object"},
+        "summary": {"type": "object", "description": _JSON_LIMITS.format(what="TRACKER_MAX_SUMMARY_BYTES")},
     },
 }
 _RUN = {
@@ -97,7 +118,7 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": text[c], **_json(_ERROR)} for c in codes}
 
 
-_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _WRITE_ERRORS = (400, 401, 404, 405, 413, 415)
 
 SCHEMA = {
@@ -154,7 +175,7 @@ SCHEMA = {
                 "parameters": [_RUN_ID],
                 "requestBody": {
                     "required": True,
-                    **_json({"type": "object", "properties": {"dropped": {"type": "integer", "minimum": 0}}}),
+                    **_json({"type": "object", "properties": {"dropped": _STEP}}),
                 },
                 "responses": {
                     "200": {
@@ -187,7 +208,7 @@ SCHEMA = {
                                 "exit_code": {"type": ["integer", "null"]},
                                 "error": {"type": "string"},
                                 "summary": {"type": "object"},
-                                "dropped": {"type": "integer", "minimum": 0},
+                                "dropped": _STEP,
                             },
                         }
                     ),
@@ -474,7 +495,7 @@ _MEDIA_ITEM = {
             "enum": ["confusion_matrix", "roc_curve", "pr_curve", "histogram", "model_summary"],
         },
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "step": {"type": "integer", "minimum": 0},
+        "step": _STEP,
         "data": {
             "type": "object",
             "description": "confusion_matrix: {labels, matrix}; roc_curve/pr_curve: {curves: [{label, x, y, "
@@ -574,7 +595,7 @@ SCHEMA["paths"].update(
                 "summary": "Upload a checkpoint file (the body); SHA-256 and size are verified",
                 "parameters": [
                     _RUN_ID,
-                    _query("step", {"type": "integer", "minimum": 0}, required=True),
+                    _query("step", _STEP, required=True),
                     _query("sha256", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, required=True),
                     _query("uid", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}, required=True),
                     _query("filename", {"type": "string", "maxLength": 255}),
