@@ -451,7 +451,7 @@ def typed(value):
     return (type(value).__name__, value)
 
 
-def test_config_and_summary_round_trip_with_their_types(client, api_key):
+def test_config_and_summary_round_trip_with_their_types(client, owner, api_key):
     created = post(client, "/api/v1/runs", {"project": "p", "config": EXACT}, api_key)
     assert created.status_code == 201, created.content
     assert typed(created.json()["config"]) == typed(EXACT)
@@ -472,6 +472,9 @@ def test_config_and_summary_round_trip_with_their_types(client, api_key):
     assert resumed.status_code == 200, resumed.content
     assert typed(resumed.json()["config"]) == typed({**EXACT, "more": 5e25})
     assert typed(Run.objects.get(pk=run_id).config) == typed({**EXACT, "more": 5e25})
+    client.force_login(owner)
+    for page in (f"/runs/{run_id}/", "/projects/p/", "/", f"/projects/p/rows.json?run={run_id}"):
+        assert client.get(page).status_code == 200, page
 
 
 def test_media_and_checkpoint_metrics_keep_huge_floats(client, api_key, run_id):
@@ -483,13 +486,16 @@ def test_media_and_checkpoint_metrics_keep_huge_floats(client, api_key, run_id):
     assert typed(r.json()["media"][0]["data"]["edges"]) == typed([-1e20, 0.0, 1e20])
 
 
-def test_a_run_stored_with_an_integer_beyond_64_bits_is_still_readable(client, api_key, run_id):
+def test_a_run_stored_with_an_integer_beyond_64_bits_is_still_readable(client, owner, api_key, run_id):
     # What PostgreSQL made of 1e20 before: an integer no 64-bit JSON encoder writes.
     Run.objects.filter(pk=run_id).update(config={"lr": 10**20}, summary={"deep": nested(300)})
     r = client.get(f"/api/v1/runs/{run_id}", **auth(api_key))
     assert r.status_code == 200, r.content
     assert r.json()["config"] == {"lr": 1e20}
     assert client.get("/api/v1/projects/digits/runs", **auth(api_key)).status_code == 200
+    client.force_login(owner)
+    for page in (f"/runs/{run_id}/", "/projects/digits/", f"/projects/digits/rows.json?run={run_id}"):
+        assert client.get(page).status_code == 200, page
 
 
 # --- nothing stored by a refused batch, including its receipt -----------------------------
