@@ -21,7 +21,8 @@ NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 RUN_STATUSES_AT_FINISH = ("finished", "failed")
 # What a BIGINT column (steps, seq, counters, ids) holds.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_BOUND_NAMES = {INT64_MAX: "2**63 - 1", INT64_MIN: "-2**63"}
+UINT64_MAX = 2**64 - 1
+_BOUND_NAMES = {INT64_MAX: "2**63 - 1", INT64_MIN: "-2**63", UINT64_MAX: "2**64 - 1"}
 
 
 def _bound(value: int) -> str:
@@ -125,8 +126,9 @@ def refuse_nul(raw: bytes, data: Any) -> None:
 
 def check_json_object(value: Any, where: str, max_bytes_setting: str) -> dict:
     """A JSON object to store whole (a run's config, summary): absent or null is ``{}``;
-    nested at most ``TRACKER_MAX_JSON_DEPTH`` deep; no NUL; integers of 64 bits; within
-    the byte limit that ``max_bytes_setting`` names. Checked before anything is written."""
+    nested at most ``TRACKER_MAX_JSON_DEPTH`` deep; no NUL; integers of at most 64 bits;
+    within the byte limit that ``max_bytes_setting`` names. Checked before anything is
+    written."""
     if value is None:
         return {}
     if type(value) is not dict:
@@ -150,8 +152,8 @@ def check_json_object(value: Any, where: str, max_bytes_setting: str) -> dict:
         elif kind is str:
             if "\x00" in item:
                 raise ApiError(NUL_MESSAGE, at)
-        elif kind is int:
-            check_int(item, at)
+        elif kind is int:  # what a JSON answer can carry back (a uint64 seed included)
+            check_int(item, at, INT64_MIN, UINT64_MAX)
         elif kind is float and not math.isfinite(item):
             raise ApiError("must be a finite number (JSON has no NaN or infinity)", at)
     check_stored_size(value, where, max_bytes_setting)
