@@ -34,9 +34,7 @@ def check_int(value: Any, where: str, minimum: int = INT64_MIN, maximum: int = I
     if type(value) is not int:
         raise ApiError(f"must be an integer, got {type(value).__name__}", where)
     if not minimum <= value <= maximum:
-        raise ApiError(
-            f"must be an integer from {_bound(minimum)} to {_bound(maximum)} (64-bit); got {value}", where
-        )
+        raise ApiError(f"must be an integer from {_bound(minimum)} to {_bound(maximum)}; got {value}", where)
     return value
 
 
