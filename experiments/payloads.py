@@ -23,6 +23,7 @@ RUN_STATUSES_AT_FINISH = ("finished", "failed")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UINT64_MAX = 2**64 - 1
 _BOUND_NAMES = {INT64_MAX: "2**63 - 1", INT64_MIN: "-2**63", UINT64_MAX: "2**64 - 1"}
+NUL_MESSAGE = "must not contain NUL (\\u0000) characters"  # PostgreSQL stores none, text or jsonb
 
 
 def _bound(value: int) -> str:
@@ -83,9 +84,6 @@ def check_str(
     if printable and not value.isprintable():
         raise ApiError("must hold only printable characters (no tab, newline or other control)", where)
     return value
-
-
-NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
 
 
 def _key_path(where: str, key: str) -> str:
