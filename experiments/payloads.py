@@ -34,9 +34,15 @@ def check_int(value: Any, where: str, minimum: int = INT64_MIN, maximum: int = I
     """A JSON integer within [minimum, maximum] (by default, what a 64-bit column holds)."""
     if type(value) is not int:
         raise ApiError(f"must be an integer, got {type(value).__name__}", where)
-    if not minimum <= value <= maximum:
-        raise ApiError(f"must be an integer from {_bound(minimum)} to {_bound(maximum)}; got {value}", where)
+    _check_range(value, where, minimum, maximum)
     return value
+
+
+def _check_range(value: int, where: str, minimum: int, maximum: int) -> None:
+    if value < minimum:
+        raise ApiError(f"must be >= {_bound(minimum)}", where)
+    if value > maximum:
+        raise ApiError(f"must be <= {_bound(maximum)}", where)
 
 
 def parse_int(raw: str | None, where: str, minimum: int = 0, maximum: int = INT64_MAX) -> int | None:
@@ -47,10 +53,7 @@ def parse_int(raw: str | None, where: str, minimum: int = 0, maximum: int = INT6
         value = int(raw.strip())
     except ValueError:  # also a number of more than 4300 digits
         raise ApiError(f"must be an integer, got {raw[:40]!r}", where) from None
-    if not minimum <= value <= maximum:
-        raise ApiError(
-            f"must be an integer from {_bound(minimum)} to {_bound(maximum)}; got {raw[:40]}", where
-        )
+    _check_range(value, where, minimum, maximum)
     return value
 
 
