@@ -92,6 +92,18 @@ def celery_worker(transactional_db, tmp_path):
     worker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _empty_artifact_store():
+    """Each test starts with an empty artifact store: databases restart their ids between
+    tests, so files a previous test's run 1 left would otherwise sit in this test's run 1."""
+    import shutil
+
+    from django.conf import settings
+
+    root = getattr(settings, "TRACKER_ARTIFACT_ROOT", None) or settings.MEDIA_ROOT
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     import shutil
 
