@@ -248,3 +248,8 @@ def test_a_request_django_refuses_is_a_json_400_on_the_api(client, api_key, run_
     r = client.get(f"/api/v1/runs/{run_id}/history?{query}", **auth(api_key))
     assert r["Content-Type"] == "application/json"
     rejected(r, 400, None, "TooManyFieldsSent")
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(client, api_key, run_id):
+    r = post(client, f"/api/v1/runs/{run_id}/heartbeat", {}, api_key, CONTENT_LENGTH="abc")
+    rejected(r, 400, "Content-Length", "integer")

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from experiments.errors import ApiError, NotFound
 from experiments.models import ApiKey
-from experiments.payloads import INT64_MAX, NUL_MESSAGE, refuse_nul
+from experiments.payloads import INT64_MAX, NUL_MESSAGE, parse_int, refuse_nul
 
 JSON = "application/json"
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _authenticate(request: HttpRequest, allow_session: bool):
 
 def _read_body(request: HttpRequest) -> Any:
     limit = settings.TRACKER_MAX_BODY_BYTES
-    content_length = int(request.headers.get("Content-Length") or 0)
+    content_length = parse_int(request.headers.get("Content-Length"), "Content-Length") or 0
     if content_length > limit:
         raise ApiError(f"request body is {content_length} bytes; the limit is {limit}", "body", status=413)
     content_type = request.content_type or ""
