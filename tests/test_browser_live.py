@@ -356,5 +356,5 @@ def test_rows_shows_nothing_of_another_users_project_and_names_a_bad_field(clien
     anonymous = client.get(rows_url("p"), {"run": [run.pk]})
 
     assert mine.status_code == 200 and mine.json()["rows"] == []  # their own "p": not this run
-    assert bad.status_code == 400 and bad.json() == {"error": "run ids must be integers", "field": "run"}
+    assert bad.status_code == 400 and bad.json() == {"error": "must be an integer, got 'x'", "field": "run"}
     assert anonymous.status_code == 302
