@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "experiments",
+    "experiments.diagnostics",
     "tuning",
 ]
 
@@ -257,6 +258,8 @@ TRACKER_CRASH_AFTER_SECONDS = env_float("TRACKER_CRASH_AFTER_SECONDS", 120.0)
 TRACKER_LIVE_INTERVAL = env_float("TRACKER_LIVE_INTERVAL", 0.25)
 # Points per series sent to a chart; longer series are downsampled keeping extremes.
 TRACKER_CHART_POINTS = env_int("TRACKER_CHART_POINTS", 1500)
+# Diagnostics: a live run is analysed at most this often (s); 0 turns live passes off.
+TRACKER_DIAGNOSE_INTERVAL = env_float("TRACKER_DIAGNOSE_INTERVAL", 10.0)
 
 # Django's own body cap must not undercut ours; ours is checked in the API decorator.
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACKER_MAX_BODY_BYTES + 1024

@@ -6,9 +6,9 @@ class ExperimentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from experiments import live, services
+        # Every listener of run events is wired here (and in the diagnostics app's
+        # ``ready``), in every process: web, worker, management commands.
+        from experiments import events, live, tasks
 
-        services.on_run_event(live.publish_run_event)
-        # Live diagnosis subscribes itself to run events on import (idempotent); import it
-        # here so every process (web, worker) has it, not only those that hit its URLs.
-        import experiments.diagnostics  # noqa: F401
+        events.subscribe(live.publish_run_event)
+        events.subscribe(tasks.on_run_event)

@@ -224,7 +224,7 @@ def parse_media(body: Any) -> list[MediaItem]:
 def media_store(*, run: Run, items: list[MediaItem]) -> int:
     """Store the items not stored before (by uid), all or nothing; returns how many were
     new. Tells the run's page which kinds changed."""
-    from experiments.services import _emit
+    from experiments import events
 
     with transaction.atomic():
         uids = [item.uid for item in items]
@@ -238,7 +238,7 @@ def media_store(*, run: Run, items: list[MediaItem]) -> int:
             ignore_conflicts=True,
         )
         if fresh:
-            _emit(run, {"type": "media", "kinds": sorted({i.kind for i in fresh.values()})})
+            events.emit(run, {"type": "media", "kinds": sorted({i.kind for i in fresh.values()})})
     return len(fresh)
 
 

@@ -1,7 +1,6 @@
 """Write paths: creating and resuming runs, ingesting batches, heartbeats, finishing."""
 
 import math
-from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -11,26 +10,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from experiments import events
 from experiments.chunks import Chunk, chunks_insert, split_chunks
 from experiments.errors import ApiError, NotFound
 from experiments.jsonstore import exact_json
 from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
 from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_stored_size
 from experiments.selectors import runs_visible_to
-
-# Called with (run_id, project_id, event) after a change commits; the live layer
-# registers here (experiments.apps), so services never import it.
-_listeners: list[Callable[[int, int, dict], None]] = []
-
-
-def on_run_event(listener: Callable[[int, int, dict], None]) -> None:
-    _listeners.append(listener)
-
-
-def _emit(run: Run, event: dict) -> None:
-    run_id, project_id = run.pk, run.project_id
-    for listener in _listeners:
-        transaction.on_commit(lambda listener=listener: listener(run_id, project_id, event))
 
 
 def run_get_for_user(user: AbstractBaseUser, run_id: int) -> Run:
@@ -79,7 +65,7 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
                 setattr(run, name, value)
         run.config = {**run.config, **start.config}
         _run_save(run, grew=("config",))
-        _emit(run, {"type": "status", "status": run.status})
+        events.emit(run, {"type": "status", "status": run.status})
         return run, True
     project, _ = Project.objects.get_or_create(owner=user, name=start.project)
     run = Run(
@@ -93,7 +79,7 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         **start.environment,
     )
     _run_save(run)
-    _emit(run, {"type": "created"})
+    events.emit(run, {"type": "created"})
     return run, False
 
 
@@ -214,7 +200,7 @@ def batch_ingest(*, run: Run, batch: Batch) -> int | None:
             Run.objects.filter(pk=run.pk).update(**run_updates)
             if batch.summary:
                 _summary_merge(run.pk, batch.summary)
-            _emit(run, {"type": "points", "keys": batch.keys})
+            events.emit(run, {"type": "points", "keys": batch.keys})
     except IntegrityError:
         if BatchReceipt.objects.filter(run=run, writer=batch.writer, seq=batch.seq).exists():
             return None
@@ -250,7 +236,7 @@ def run_heartbeat(*, run: Run, dropped: int, quarantined: dict | None = None) ->
         run.refresh_from_db(fields=["dropped_points"])
         raise _dropped_overflow(run, dropped)
     if run.status == RunStatus.CRASHED:
-        _emit(run, {"type": "status", "status": RunStatus.RUNNING})
+        events.emit(run, {"type": "status", "status": RunStatus.RUNNING})
     if quarantined:
         _quarantine_merge(run, quarantined)
     run.refresh_from_db()
@@ -272,8 +258,6 @@ def _quarantine_merge(run: Run, report: dict) -> None:
 
 @transaction.atomic
 def run_finish(*, run: Run, end: RunEnd, quarantined: dict | None = None) -> Run:
-    from experiments.tasks import run_finalize
-
     run = Run.objects.select_for_update().get(pk=run.pk)
     if run.dropped_points > INT64_MAX - end.dropped:
         raise _dropped_overflow(run, end.dropped)
@@ -290,8 +274,8 @@ def run_finish(*, run: Run, end: RunEnd, quarantined: dict | None = None) -> Run
     _run_save(run, grew=("summary",) if end.summary else ())
     if quarantined:
         _quarantine_merge(run, quarantined)
-    _emit(run, {"type": "status", "status": run.status})
-    transaction.on_commit(lambda: run_finalize.delay(run.pk))
+    # Its listeners include the Celery follow-ups of a finished run (experiments.apps).
+    events.emit(run, {"type": "status", "status": run.status})
     return run
 
 
@@ -311,7 +295,7 @@ def runs_mark_crashed(
         runs = list(silent.select_for_update().only("pk", "project_id"))
         Run.objects.filter(pk__in=[r.pk for r in runs]).update(status=RunStatus.CRASHED)
         for run in runs:
-            _emit(run, {"type": "status", "status": RunStatus.CRASHED})
+            events.emit(run, {"type": "status", "status": RunStatus.CRASHED})
     return [r.pk for r in runs]
 
 

@@ -1,9 +1,15 @@
-"""Celery tasks: thin wrappers that load by id and call a service."""
+"""Celery tasks: thin wrappers that load by id and call a service, and the run-event
+listener that enqueues them (subscribed in ``experiments.apps``; services never import
+this module)."""
 
 from celery import shared_task
 from django.conf import settings
 
-from experiments import diagnostics, services  # diagnostics: subscribes to run events
+from experiments import services
+from experiments.models import RunStatus
+
+# The statuses only ``services.run_finish`` sets: a client ended the run.
+FINISHED = {RunStatus.FINISHED, RunStatus.FAILED}
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360, max_retries=3, default_retry_delay=10)
@@ -18,15 +24,8 @@ def runs_detect_crashed() -> list[int]:
     return services.runs_mark_crashed(silent_for_seconds=settings.TRACKER_CRASH_AFTER_SECONDS)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150, max_retries=2, default_retry_delay=10)
-def run_diagnose(run_id: int) -> dict | None:
-    """Run every analyzer over a run and store its findings (at the end of a run; live
-    runs are diagnosed in the web process, see ``experiments.diagnostics.schedule``)."""
-    result = diagnostics.runner.run_diagnose(run_id=run_id)
-    if result is None:
-        return None
-    return {
-        "findings": sorted(f.fingerprint for f in result.all),
-        "errors": result.errors,
-        "changed": result.changed,
-    }
+def on_run_event(run_id: int, project_id: int, event: dict) -> None:
+    """The Celery follow-ups of a run event (after commit): a run its client finished
+    gets ``run_finalize``."""
+    if event.get("type") == "status" and event.get("status") in FINISHED:
+        run_finalize.delay(run_id)

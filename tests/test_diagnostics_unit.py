@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from experiments import events as run_events
 from experiments import services
 from experiments.diagnostics import base, schedule, store
 from experiments.diagnostics.runner import run_diagnose
@@ -208,7 +209,7 @@ def test_every_pass_tells_the_page_and_says_whether_findings_changed(
     owner, django_capture_on_commit_callbacks, monkeypatch
 ):
     events = []
-    monkeypatch.setattr(services, "_listeners", [lambda run_id, project_id, event: events.append(event)])
+    monkeypatch.setattr(run_events, "_listeners", [lambda run_id, project_id, event: events.append(event)])
     run = make_run(owner)
     ingest(run, overfitting_series())
     with django_capture_on_commit_callbacks(execute=True):
@@ -224,10 +225,11 @@ def test_every_pass_tells_the_page_and_says_whether_findings_changed(
 
 def test_finishing_a_run_enqueues_its_diagnosis(owner, django_capture_on_commit_callbacks, monkeypatch):
     from experiments import tasks
+    from experiments.diagnostics import tasks as diagnostics_tasks
     from experiments.payloads import parse_run_end
 
     queued = []
-    monkeypatch.setattr(tasks.run_diagnose, "delay", queued.append)
+    monkeypatch.setattr(diagnostics_tasks.run_diagnose, "delay", queued.append)
     monkeypatch.setattr(tasks.run_finalize, "delay", lambda run_id: None)
     run = make_run(owner)
     with django_capture_on_commit_callbacks(execute=True):

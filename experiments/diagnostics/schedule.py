@@ -11,9 +11,12 @@ in-memory channel layer the Celery worker cannot reach. With several web process
 coalesces its own requests.
 
 At the end (finished, failed, crashed): an immediate pass in the web process, for the
-page, and a ``run_diagnose`` Celery task, which stores the final verdict even when no web
-process is left to do it (or runs an older client's sync). Passes are idempotent: one
-that changes nothing sends no event.
+page, and a ``run_diagnose`` Celery task (``experiments.diagnostics.tasks``), which stores
+the final verdict even when no web process is left to do it (or runs an older client's
+sync). Passes are idempotent: one that changes nothing sends no event.
+
+``on_run_event`` here and the task's listener are subscribed to run events in
+``experiments.diagnostics.apps``.
 """
 
 from __future__ import annotations
@@ -27,12 +30,10 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from dashboard.env import env_float
 from experiments.models import RunStatus
 
 log = logging.getLogger(__name__)
 
-INTERVAL = float(getattr(settings, "TRACKER_DIAGNOSE_INTERVAL", env_float("TRACKER_DIAGNOSE_INTERVAL", 10.0)))
 FIRST_DELAY = 1.0
 CONCURRENCY = 2
 ENDED = {RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CRASHED}
@@ -52,11 +53,14 @@ def _pass(run_id: int) -> None:
 
 class Debouncer:
     """Per run, at most one pass per ``interval`` with a trailing one, none concurrent.
-    Every method runs on the event loop's thread; no locks."""
+    Every method runs on the event loop's thread; no locks. Without an ``interval`` it
+    follows ``settings.TRACKER_DIAGNOSE_INTERVAL``, read when used."""
 
-    def __init__(self, interval: float, run_pass=_pass, first_delay: float = FIRST_DELAY) -> None:
-        self.interval = interval
-        self.first_delay = min(first_delay, interval)
+    def __init__(
+        self, interval: float | None = None, run_pass=_pass, first_delay: float = FIRST_DELAY
+    ) -> None:
+        self._interval = interval
+        self._first_delay = first_delay
         self.run_pass = run_pass
         self._last: dict[int, float] = {}  # loop time the run's last pass started
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
@@ -64,6 +68,14 @@ class Debouncer:
         self._again: dict[int, bool] = {}  # asked while running -> urgent
         self._slots: asyncio.Semaphore | None = None
         self.passes = 0
+
+    @property
+    def interval(self) -> float:
+        return float(settings.TRACKER_DIAGNOSE_INTERVAL if self._interval is None else self._interval)
+
+    @property
+    def first_delay(self) -> float:
+        return min(self._first_delay, self.interval)
 
     def request(self, run_id: int, urgent: bool = False) -> None:
         loop = asyncio.get_running_loop()
@@ -108,7 +120,7 @@ class Debouncer:
 
 
 _tasks: set[asyncio.Task] = set()
-debouncer = Debouncer(INTERVAL)
+debouncer = Debouncer()
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
@@ -136,16 +148,10 @@ def request_pass(run_id: int, urgent: bool = False) -> bool:
 
 
 def on_run_event(run_id: int, project_id: int, event: dict) -> None:
-    """The services' listener (after commit): new data asks for a live pass; the end of a
-    run for an immediate one and for the Celery task."""
+    """A run-event listener (after commit): new data asks for a live pass, the end of a
+    run for an immediate one."""
     kind = event.get("type")
     if kind in LIVE_EVENTS:
         request_pass(run_id)
     elif kind == "status" and event.get("status") in ENDED:
         request_pass(run_id, urgent=True)
-        from experiments.tasks import run_diagnose
-
-        try:
-            run_diagnose.delay(run_id)
-        except Exception:  # a broker hiccup must not fail the request that finished the run
-            log.exception("could not enqueue the diagnosis of run %s", run_id)

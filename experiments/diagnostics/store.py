@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from experiments import events
 from experiments.diagnostics.base import Finding
 from experiments.errors import NotFound
 from experiments.models import Finding as FindingRow
@@ -136,10 +137,8 @@ def findings_replace(
         # Every pass says so (at most one per interval per run): the page shows when the
         # run was last checked. ``changed`` tells readers of the findings (the runs table's
         # badges) whether there is anything to fetch.
-        from experiments.services import _emit
-
         counts = severity_counts(findings_of(run, include_dismissed=False))
-        _emit(run, {"type": "findings", "changed": changed, **counts})
+        events.emit(run, {"type": "findings", "changed": changed, **counts})
     return changed
 
 
@@ -255,9 +254,7 @@ def finding_dismiss(
     else:
         FindingDismissal.objects.filter(run=run, fingerprint=row.fingerprint).delete()
     row.dismissed = dismissed
-    from experiments.services import _emit
-
-    _emit(
+    events.emit(
         run,
         {"type": "findings", "changed": True, **severity_counts(findings_of(run, include_dismissed=False))},
     )
