@@ -55,7 +55,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # ``tracker.run`` is the current run (None before init), like ``wandb.run``.
     if name == "run":
-        from tracker import core
+        from tracker import _current
 
-        return core.current()
+        return _current.get()
     raise AttributeError(f"module 'tracker' has no attribute {name!r}")

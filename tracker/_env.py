@@ -1,7 +1,9 @@
 """Settings read from the environment, and facts about the machine a run starts on.
 
 Every knob has an environment variable so a training script needs no code change to be
-tuned (tests use short intervals; a cluster may want a longer finish timeout).
+tuned (tests use short intervals; a cluster may want a longer finish timeout). Where to
+send and with which key is decided in one place, ``server_and_key``, for every entry
+point (``init``, ``Api``, ``sweep``, checkpoints, ``python -m tracker ...``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,64 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracker.transport import HttpClient, TrackerError
+
 DEFAULT_DIR = "./tracker-runs"
 
 
 class ConfigError(ValueError):
     """A setting has a value the SDK cannot use (raised at ``init``, never mid-training)."""
+
+
+class MissingServer(ConfigError, TrackerError):
+    """No server or no API key was given: a ``ConfigError`` for ``init``'s callers, a
+    ``TrackerError`` for those of ``Api``, ``sweep`` and the command line."""
+
+
+_WHERE = (
+    ("a server", "server=", "--server", "TRACKER_SERVER"),
+    ("an API key", "api_key=", "--api-key", "TRACKER_API_KEY"),
+)
+
+
+def server_and_key(
+    server: str | None,
+    api_key: str | None,
+    *,
+    who: str,
+    recorded: str | None = None,
+    fallback: str | None = None,
+    required: bool = True,
+    hint: str = "",
+) -> tuple[str, str]:
+    """The server and API key to use: the arguments, else ``TRACKER_SERVER`` and
+    ``TRACKER_API_KEY``. For a run directory, ``recorded`` (the server that gave the run
+    its id) comes before the environment and ``fallback`` after it.
+
+    Raises ``MissingServer`` naming ``who`` and what is missing, and how to give it;
+    with ``required=False`` a missing one is returned as "".
+    """
+    server = server or recorded or os.environ.get("TRACKER_SERVER") or fallback or ""
+    api_key = api_key or os.environ.get("TRACKER_API_KEY") or ""
+    missing = [where for where, value in zip(_WHERE, (server, api_key), strict=True) if not value]
+    if required and missing:
+        what, args, flags, names = (" and ".join(parts) for parts in zip(*missing, strict=True))
+        raise MissingServer(f"{who} needs {what}: pass {args} ({flags}) or set {names}{hint}")
+    return server, api_key
+
+
+def client_from_env(
+    server: str | None,
+    api_key: str | None,
+    *,
+    who: str,
+    timeout: float = 10.0,
+    recorded: str | None = None,
+    fallback: str | None = None,
+) -> HttpClient:
+    """An ``HttpClient`` for ``server_and_key(...)`` (same arguments, same errors)."""
+    server, api_key = server_and_key(server, api_key, who=who, recorded=recorded, fallback=fallback)
+    return HttpClient(server, api_key, timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ run needs nothing beyond the standard library.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
-from tracker.transport import HttpClient, TrackerError, project_path, run_path
+from tracker._env import client_from_env
+from tracker.transport import TrackerError, project_path, run_path
 from tracker.values import decode_value
 
 
@@ -20,11 +20,7 @@ class Api:
     ``TRACKER_SERVER``/``TRACKER_API_KEY``."""
 
     def __init__(self, server: str | None = None, api_key: str | None = None, *, timeout: float = 30.0):
-        server = server or os.environ.get("TRACKER_SERVER")
-        api_key = api_key or os.environ.get("TRACKER_API_KEY")
-        if not server or not api_key:
-            raise TrackerError("tracker.Api needs a server and an API key (TRACKER_SERVER, TRACKER_API_KEY)")
-        self._client = HttpClient(server, api_key, timeout=timeout)
+        self._client = client_from_env(server, api_key, who="tracker.Api", timeout=timeout)
 
     def _get(self, path: str) -> Any:
         return self._client.request("GET", path)

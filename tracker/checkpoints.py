@@ -17,20 +17,19 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
+from tracker import _current
+from tracker._current import PluginRun
+from tracker._env import client_from_env
 from tracker.transport import HttpClient, TrackerError, run_path
-from tracker.uploader import new_uid, raw_request, sha256_of, uploader_for
-
-if TYPE_CHECKING:
-    from tracker.core import Run
+from tracker.uploader import new_uid, raw_request, sha256_of
+from tracker.values import check_key, check_step, coerce_value
 
 
 def _metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     import math
-
-    from tracker.values import check_key, coerce_value
 
     out = {}
     for key, value in (metrics or {}).items():
@@ -50,7 +49,7 @@ def save_checkpoint(
     metric: str | None = None,
     filename: str | None = None,
     wait: bool = False,
-    run: Run | None = None,
+    run: PluginRun | None = None,
 ) -> dict[str, Any] | None:
     """Store a checkpoint of the current run: a module (its ``state_dict()``), a dict
     (a state dict, or anything ``torch.save`` takes), or the path of a file to upload
@@ -62,11 +61,8 @@ def save_checkpoint(
     ``wait=True`` blocks until it is uploaded. Returns ``{step, sha256, size, uid}``
     (None when the run is disabled).
     """
-    from tracker.core import _require_run
-    from tracker.values import check_step
-
-    run = run if run is not None else _require_run()
-    step = max(run._step - 1, 0) if step is None else check_step(step)
+    run = run if run is not None else _current.require()
+    step = max(run.step - 1, 0) if step is None else check_step(step)
     values = _metrics(metrics)
     if keep_best is not None:
         if type(keep_best) is not int or keep_best < 1:
@@ -77,7 +73,7 @@ def save_checkpoint(
             raise ValueError("tracker.save_checkpoint: keep_best needs metric=<one of the metrics given>")
     if run.mode == "disabled":
         return None
-    uploader = uploader_for(run)
+    uploader = run.uploader
     if isinstance(obj, str | os.PathLike):
         source = Path(obj)
         if not source.is_file():
@@ -106,20 +102,14 @@ def save_checkpoint(
     return {"step": step, "sha256": digest, "size": size, "uid": uid}
 
 
-def _client(server: str | None, api_key: str | None) -> tuple[HttpClient, bool]:
-    """(client, owned): the current run's connection settings unless given."""
-    from tracker.core import current
-
-    run = current()
-    if server is None and api_key is None and run is not None and run._client is not None:
-        return run._client.for_child(), True
-    server = server or os.environ.get("TRACKER_SERVER")
-    api_key = api_key or os.environ.get("TRACKER_API_KEY")
-    if not server or not api_key:
-        raise TrackerError(
-            "tracker.load_checkpoint needs a server and an API key (TRACKER_SERVER, TRACKER_API_KEY)"
-        )
-    return HttpClient(server, api_key, timeout=60.0), True
+def _client(server: str | None, api_key: str | None) -> HttpClient:
+    """The current run's server and key unless given (a connection of its own)."""
+    run = _current.get()
+    if server is None and api_key is None and run is not None:
+        client = run.new_client()
+        if client is not None:
+            return client
+    return client_from_env(server, api_key, who="tracker.load_checkpoint", timeout=60.0)
 
 
 def checkpoint_info(
@@ -143,16 +133,14 @@ def download_checkpoint(
     api_key: str | None = None,
 ) -> Path:
     """Download a checkpoint file (SHA-256 verified) and return its path."""
-    from tracker.core import current
-
-    run = current()
+    run = _current.get()
     if run_id is None:
         if run is None or run.id is None:
             raise TrackerError("tracker.load_checkpoint: give the run id (no online run is current)")
         run_id = run.id
-    if run is not None and run.id == run_id and run._uploader is not None:
-        run._uploader.flush(run.settings.finish_timeout)  # our own uploads first
-    client, owned = _client(server, api_key)
+    if run is not None and run.id == run_id:
+        run.uploader.flush(run.settings.finish_timeout)  # our own uploads first
+    client = _client(server, api_key)
     try:
         info = checkpoint_info(int(run_id), which, metric=metric, client=client)
         folder = (
@@ -173,8 +161,7 @@ def download_checkpoint(
         os.replace(partial, target)
         return target
     finally:
-        if owned:
-            client.close()
+        client.close()
 
 
 def load_checkpoint(

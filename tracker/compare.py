@@ -16,18 +16,13 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from tracker._env import client_from_env
 from tracker.transport import HttpClient, TrackerError, run_path
 from tracker.values import decode_value
 
 
 def client(server: str | None = None, api_key: str | None = None) -> HttpClient:
-    server = server or os.environ.get("TRACKER_SERVER")
-    api_key = api_key or os.environ.get("TRACKER_API_KEY")
-    if not server or not api_key:
-        raise TrackerError(
-            "needs a server and an API key: --server/--api-key or TRACKER_SERVER/TRACKER_API_KEY"
-        )
-    return HttpClient(server, api_key, timeout=60.0)
+    return client_from_env(server, api_key, who="tracker.compare", timeout=60.0)
 
 
 def _project_url(project: str, action: str) -> str:

@@ -1,30 +1,35 @@
 """``Run``: one training run as seen from the training script, and the module functions.
 
-``tracker.log`` and friends delegate to the current run (the last ``init``), like wandb.
-The run validates on the calling thread, so a bad value raises at the offending line, and
-hands rows to the background ``Sender``; the hot path does nothing else.
+``tracker.log`` and friends delegate to the current run (the last ``init``, kept in
+``tracker._current``), like wandb. The run validates on the calling thread, so a bad value
+raises at the offending line, and hands rows to the background ``Sender``; the hot path
+does nothing else.
+
+Layers: ``tracker._current`` (the current run, and ``PluginRun``: what plug-ins may use
+of a run) <- the plug-ins (``hooks``, ``media``, ``checkpoints``, ``system``) <- this
+module, whose ``Run`` offers the plug-ins' functions as methods. Nothing imports upwards.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from time import time as _now
 from typing import Any
 
+from tracker import _current, checkpoints, hooks, media
 from tracker._env import Settings
 from tracker.sender import Sender
 from tracker.spool import write_json
 from tracker.summary import Summary
 from tracker.transport import HttpClient, RequestFailed, run_path
+from tracker.uploader import Uploader
 from tracker.values import MAX_STEP, check_key, check_step, coerce_value, strip_nul
 
 logger = logging.getLogger("tracker")
@@ -68,6 +73,10 @@ class Run:
     ``id`` is the server's integer id (None for an offline run until it is synced);
     ``dir`` is the local directory that holds its spool. With several ranks logging to
     one run, rank 0's ``finish`` ends it (any rank's failure marks it failed).
+
+    Plug-ins (watch hooks, media, checkpoints, the system sampler; anything built on a
+    run) use only ``step``, ``log_aside``, ``on_finish``, ``uploader`` and ``new_client``
+    besides the attributes above: that is their contract (``tracker._current.PluginRun``).
     """
 
     def __init__(
@@ -102,13 +111,13 @@ class Run:
         self._stop_flag = False
         self._finished: FinishResult | None = None
         self._finish_lock = threading.Lock()
-        self._crash: tuple[Any, Any, Any] | None = None
         self._pid = os.getpid()
         self._submit = sender.submit if sender is not None else _discard
         # Parts that log on their own (system sampler, watch hooks): stopped by finish
-        # before the last points are flushed. Media and checkpoints ship via _uploader.
-        self._closers: list[Any] = []
-        self._uploader: Any = None
+        # before the last points are flushed (on_finish). Media and checkpoints ship via
+        # the uploader, created on first use.
+        self._closers: list[Callable[[], None]] = []
+        self._uploader: Uploader | None = None
 
     def _attach(self, sender: Sender) -> None:
         """Give the run its sender (built after the run: it reads the run's summary)."""
@@ -155,44 +164,66 @@ class Run:
         if row:
             self._submit((step, _now(), row), len(row))
 
-    def _log_aside(self, data: Mapping[str, Any], step: int) -> None:
-        """``log`` for the SDK's own threads and hooks: leaves the step counter alone."""
+    # -- the plug-in contract (tracker._current.PluginRun) -----------------------------
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` records at: the last logged step
+        + 1 (0 before any). Read-only: only ``log()`` moves it."""
+        return self._step
+
+    def log_aside(self, data: Mapping[str, Any], step: int) -> None:
+        """Record values at ``step`` like ``log``, without moving ``step``: for what logs
+        on its own (hooks, the system sampler), between the script's ``log()`` calls."""
         row = self._normalise(data.items())
         if row:
             self._submit((step, _now(), row), len(row))
 
-    # -- media, hooks, checkpoints (tracker.media, tracker.hooks, tracker.checkpoints) ---
-    def log_confusion_matrix(self, y_true: Any, y_pred: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        from tracker.media import log_confusion_matrix
+    def on_finish(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` when the run finishes, before its last points are flushed
+        (so it may still log: stop a sampler, remove hooks). Errors are logged, not
+        raised. Returns a function that cancels it."""
+        self._closers.append(callback)
 
-        return log_confusion_matrix(y_true, y_pred, *args, run=self, **kwargs)
+        def cancel() -> None:
+            if callback in self._closers:
+                self._closers.remove(callback)
+
+        return cancel
+
+    @property
+    def uploader(self) -> Uploader:
+        """Ships media and checkpoints from its own thread (spooled on disk first), and
+        waits for them at ``finish``; created on first use, with its own connection."""
+        if self._uploader is None:
+            client = self.new_client() if self.id is not None else None
+            self._uploader = Uploader(run_dir=self.dir, client=client, run_id=self.id, settings=self.settings)
+        return self._uploader
+
+    def new_client(self) -> HttpClient | None:
+        """A connection of its own to this run's server, with its key (None offline);
+        the caller closes it."""
+        return self._client.for_child() if self._client is not None else None
+
+    # -- what the plug-ins offer, as methods -------------------------------------------
+    def log_confusion_matrix(self, y_true: Any, y_pred: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return media.log_confusion_matrix(y_true, y_pred, *args, run=self, **kwargs)
 
     def log_roc_curve(self, y_true: Any, y_score: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        from tracker.media import log_roc_curve
-
-        return log_roc_curve(y_true, y_score, *args, run=self, **kwargs)
+        return media.log_roc_curve(y_true, y_score, *args, run=self, **kwargs)
 
     def log_pr_curve(self, y_true: Any, y_score: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        from tracker.media import log_pr_curve
-
-        return log_pr_curve(y_true, y_score, *args, run=self, **kwargs)
+        return media.log_pr_curve(y_true, y_score, *args, run=self, **kwargs)
 
     def watch(
         self, model: Any, optimizer: Any = None, log: str | None = "gradients", log_freq: int = 100
     ) -> Any:
-        from tracker.hooks import watch
-
-        return watch(model, optimizer, log=log, log_freq=log_freq, run=self)
+        return hooks.watch(model, optimizer, log=log, log_freq=log_freq, run=self)
 
     def unwatch(self, model: Any = None) -> None:
-        from tracker.hooks import unwatch
-
-        unwatch(model, run=self)
+        hooks.unwatch(model, run=self)
 
     def save_checkpoint(self, obj: Any, step: int | None = None, metrics: Any = None, **kwargs: Any) -> Any:
-        from tracker.checkpoints import save_checkpoint
-
-        return save_checkpoint(obj, step, metrics, run=self, **kwargs)
+        return checkpoints.save_checkpoint(obj, step, metrics, run=self, **kwargs)
 
     def _normalise(self, items: Any) -> dict[str, Any]:
         row: dict[str, Any] = {}
@@ -243,7 +274,7 @@ class Run:
         with self._finish_lock:
             if self._finished is not None:
                 return self._finished
-            for close in self._closers:  # they may still log: before the points are flushed
+            for close in list(self._closers):  # they may still log: before the points are flushed
                 try:
                     close()
                 except Exception:
@@ -255,7 +286,7 @@ class Run:
                 wait = self.settings.finish_timeout if timeout is None else timeout
                 self._finished = self._finish(exit_code or 0, error, wait)
             finally:
-                _forget(self)
+                _current.forget(self)
         return self._finished
 
     def _finish(self, exit_code: int, error: str, timeout: float) -> FinishResult:
@@ -372,59 +403,12 @@ def _discard(row: Any, points: int) -> None:
     """Where rows go in disabled mode and after finish."""
 
 
-# -- the current run and process hooks ----------------------------------------------
-_current: Run | None = None
-_hooks_installed = False
-
-
-def current() -> Run | None:
-    return _current
-
-
-def _set_current(run: Run) -> None:
-    global _current, _hooks_installed
-    _current = run
-    if not _hooks_installed:
-        _hooks_installed = True
-        atexit.register(_at_exit)
-        previous = sys.excepthook
-
-        def excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
-            if _current is not None and _current._finished is None:
-                _current._crash = (exc_type, exc, tb)
-            previous(exc_type, exc, tb)
-
-        sys.excepthook = excepthook
-
-
-def _forget(run: Run) -> None:
-    global _current
-    if _current is run:
-        _current = None
-
-
-def _at_exit() -> None:
-    """Finish a run the script left open: failed if an exception ended the script."""
-    run = _current
-    if run is None or run._finished is not None:
-        return
-    if run._crash is not None:
-        exc_type, exc, tb = run._crash
-        code = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
-        run.finish(code, error="".join(traceback.format_exception(exc_type, exc, tb)))
-    else:
-        run.finish()
-
-
-def _require_run() -> Run:
-    if _current is None:
-        raise RuntimeError("tracker: call tracker.init(...) first")
-    return _current
+# -- the module functions: the current run (tracker._current) ---------------------
 
 
 def log(data: Mapping[str, Any], step: int | None = None) -> None:
     """``current_run.log(...)``; see ``Run.log``."""
-    run = _current
+    run = _current._run
     if run is None:
         raise RuntimeError("tracker.log: call tracker.init(...) first")
     run.log(data, step)
@@ -432,11 +416,11 @@ def log(data: Mapping[str, Any], step: int | None = None) -> None:
 
 def should_stop() -> bool:
     """True when the server asked the current run to stop; False when there is none."""
-    run = _current
+    run = _current._run
     return run._stop_flag if run is not None else False
 
 
 def finish(exit_code: int | None = None, *, timeout: float | None = None) -> FinishResult | None:
     """Finish the current run, if any."""
-    run = _current
+    run = _current._run
     return run.finish(exit_code, timeout=timeout) if run is not None else None

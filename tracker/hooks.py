@@ -28,12 +28,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tracker import _current
+from tracker._current import PluginRun
 from tracker.uploader import new_uid
-
-if TYPE_CHECKING:
-    from tracker.core import Run
 
 logger = logging.getLogger("tracker")
 
@@ -101,7 +100,7 @@ def model_summary(model: Any) -> dict[str, Any]:
 class Watch:
     """The hooks on one model (and optionally its optimizer) for one run."""
 
-    def __init__(self, run: Run, model: Any, optimizer: Any, log: str, log_freq: int, bins: int = BINS):
+    def __init__(self, run: PluginRun, model: Any, optimizer: Any, log: str, log_freq: int, bins: int = BINS):
         self.run = run
         self.model = model
         self.optimizer = optimizer
@@ -174,7 +173,7 @@ class Watch:
         self.capturing = capture
         if capture:
             self.pending = True
-            self.step = self.run._step
+            self.step = self.run.step
 
     def _forward_ends(self, module: Any, args: Any, output: Any) -> None:
         self.capturing = False
@@ -227,9 +226,9 @@ class Watch:
         return counts, torch.stack([low, high, bad.float()])
 
     def _step_begins(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        step = self.run._step
+        step = self.run.step
         lrs = {f"lr/group{i}": float(group["lr"]) for i, group in enumerate(optimizer.param_groups)}
-        self.run._log_aside(lrs, step)
+        self.run.log_aside(lrs, step)
         if self.pending and self.parameters:
             self.before = {
                 id(p): p.detach().clone()
@@ -316,7 +315,7 @@ class Watch:
             metrics[f"act/{name}/std"] = std
             metrics[f"act/{name}/zero_frac"] = zero
         if metrics:
-            self.run._log_aside(metrics, self.step)
+            self.run.log_aside(metrics, self.step)
         items = []
         for name, (counts, (low, high, bad)) in histograms.items():
             if low == high:
@@ -328,19 +327,15 @@ class Watch:
                 {"uid": new_uid(), "kind": "histogram", "name": name, "step": self.step, "data": data}
             )
         if items and self.run.mode != "disabled":
-            from tracker.uploader import uploader_for
-
-            uploader_for(self.run).add_media(items)
+            self.run.uploader.add_media(items)
 
     def layer_name(self, pname: str) -> str:
         layer, _, _ = pname.rpartition(".")
         return layer or "root"
 
 
-def _run(run: Run | None) -> Run:
-    from tracker.core import _require_run
-
-    return run if run is not None else _require_run()
+def _run(run: PluginRun | None) -> PluginRun:
+    return run if run is not None else _current.require()
 
 
 def watch(
@@ -349,7 +344,7 @@ def watch(
     log: str | None = "gradients",
     log_freq: int = 100,
     *,
-    run: Run | None = None,
+    run: PluginRun | None = None,
 ) -> Watch | None:
     """Hook ``model`` (and ``optimizer``, for learning rates and update ratios); see the
     module docstring for what is recorded. ``log``: "gradients", "parameters" or "all"
@@ -363,16 +358,8 @@ def watch(
     unwatch(model, run=run)
     summary = model_summary(model)
     if run.mode != "disabled":
-        from tracker.uploader import uploader_for
-
-        item = {
-            "uid": new_uid(),
-            "kind": "model_summary",
-            "name": "model",
-            "step": run._step,
-            "data": summary,
-        }
-        uploader_for(run).add_media([item])
+        item = {"uid": new_uid(), "kind": "model_summary", "name": "model", "step": run.step, "data": summary}
+        run.uploader.add_media([item])
     run.summary["model/params"] = summary["total_params"]
     run.summary["model/trainable_params"] = summary["trainable_params"]
     hooks = Watch(run, model, optimizer, log or "", log_freq)
@@ -381,7 +368,7 @@ def watch(
     return hooks
 
 
-def _watches(run: Run) -> list[Watch]:
+def _watches(run: PluginRun) -> list[Watch]:
     watches = getattr(run, "_watches", None)
     if watches is None:
         watches = run._watches = []
@@ -391,15 +378,13 @@ def _watches(run: Run) -> list[Watch]:
                 hooks.remove()
             watches.clear()
 
-        run._closers.append(close)
+        run.on_finish(close)
     return watches
 
 
-def unwatch(model: Any = None, *, run: Run | None = None) -> None:
+def unwatch(model: Any = None, *, run: PluginRun | None = None) -> None:
     """Remove the hooks ``watch`` put on ``model`` (every watched model when None)."""
-    from tracker.core import current
-
-    run = run if run is not None else current()
+    run = run if run is not None else _current.get()
     if run is None:
         return
     watches = _watches(run)

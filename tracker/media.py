@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tracker import _current
+from tracker._current import PluginRun
 from tracker.uploader import new_uid
+from tracker.values import check_step, check_text
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from tracker.core import Run
 
 MAX_POINTS = 1000
 MAX_CLASSES = 1000
@@ -233,15 +235,13 @@ def curves(kind: str, y_true: Any, y_score: Any, labels: Sequence[Any] | None = 
 # -- logging --------------------------------------------------------------------------
 
 
-def _run(run: Run | None) -> Run:
-    from tracker.core import _require_run
-
-    return run if run is not None else _require_run()
+def _run(run: PluginRun | None) -> PluginRun:
+    return run if run is not None else _current.require()
 
 
-def default_step(run: Run) -> int:
+def default_step(run: PluginRun) -> int:
     """The step of the last ``log()`` call (0 before any)."""
-    return max(run._step - 1, 0)
+    return max(run.step - 1, 0)
 
 
 def _name(split: str, name: str | None) -> str:
@@ -251,16 +251,13 @@ def _name(split: str, name: str | None) -> str:
     return label
 
 
-def _upload(run: Run, kind: str, name: str, step: int | None, data: dict[str, Any]) -> None:
-    from tracker.uploader import uploader_for
-    from tracker.values import check_step, check_text
-
+def _upload(run: PluginRun, kind: str, name: str, step: int | None, data: dict[str, Any]) -> None:
     step = default_step(run) if step is None else check_step(step)
     # Only the class names are text (the rest is numbers): checked without walking matrices.
     check_text(data.get("labels") or [c.get("label") for c in data.get("curves") or ()], f"{kind} labels")
     if run.mode == "disabled":
         return
-    uploader_for(run).add_media([{"uid": new_uid(), "kind": kind, "name": name, "step": step, "data": data}])
+    run.uploader.add_media([{"uid": new_uid(), "kind": kind, "name": name, "step": step, "data": data}])
 
 
 def log_confusion_matrix(
@@ -271,7 +268,7 @@ def log_confusion_matrix(
     split: str = "val",
     name: str | None = None,
     *,
-    run: Run | None = None,
+    run: PluginRun | None = None,
 ) -> dict[str, Any]:
     """Log the confusion matrix of ``y_pred`` against ``y_true`` for ``split`` at
     ``step`` (default: the step of the last ``log()``). Returns ``{"labels", "matrix"}``.
@@ -291,7 +288,7 @@ def log_roc_curve(
     split: str = "val",
     name: str | None = None,
     *,
-    run: Run | None = None,
+    run: PluginRun | None = None,
 ) -> dict[str, Any]:
     """Log ROC curves (binary, or one-vs-rest for (n, classes) scores) with their AUC."""
     run = _run(run)
@@ -308,7 +305,7 @@ def log_pr_curve(
     split: str = "val",
     name: str | None = None,
     *,
-    run: Run | None = None,
+    run: PluginRun | None = None,
 ) -> dict[str, Any]:
     """Log precision-recall curves; each curve's ``auc`` is its average precision."""
     run = _run(run)

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tracker import core, system
-from tracker._env import ConfigError, Settings, env_dir, env_rank, env_run_id, machine_facts
+from tracker import _current, system
+from tracker._env import ConfigError, Settings, env_dir, env_rank, env_run_id, machine_facts, server_and_key
 from tracker.core import Run
 from tracker.sender import Sender
 from tracker.spool import write_json
@@ -92,13 +92,13 @@ def init(
     _check_names(project, name, group, tag_list)
     opts = _settings(settings)
     config_dict = _config(config)
-    previous = core.current()
+    previous = _current.get()
     if previous is not None:
         previous.finish()
     rank_value = env_rank(rank)
     if mode == "disabled":
         run = Run(project=project, config=config_dict, mode=mode, settings=opts, directory=None, sender=None)
-        core._set_current(run)
+        _current.set_current(run)
         return run
 
     run_id = env_run_id(id)
@@ -115,15 +115,11 @@ def init(
     if run_id is not None:
         body["id"] = run_id
 
-    server = server or os.environ.get("TRACKER_SERVER") or ""
-    api_key = api_key or os.environ.get("TRACKER_API_KEY") or ""
+    # Offline, a server is only recorded (for a later sync): none is needed.
+    server, api_key = server_and_key(
+        server, api_key, who="tracker.init", required=mode == "online", hint=' (or use mode="offline")'
+    )
     if mode == "online":
-        if not server:
-            raise ConfigError(
-                "tracker.init: no server: pass server= or set TRACKER_SERVER (or use offline mode)"
-            )
-        if not api_key:
-            raise ConfigError("tracker.init: no API key; pass api_key=... or set TRACKER_API_KEY")
         client = HttpClient(server, api_key, timeout=opts.http_timeout, gzip_min_bytes=opts.gzip_min_bytes)
         try:
             answer = client.request("POST", "/api/v1/runs", body)
@@ -139,11 +135,11 @@ def init(
             )
         else:
             run = _online_run(answer, body, server, api_key, root, opts, config_dict, rank_value, client)
-            core._set_current(run)
+            _current.set_current(run)
             system.start(run, system_interval)
             return run
     run = _offline_run(body, server, root, opts, config_dict, rank_value, project)
-    core._set_current(run)
+    _current.set_current(run)
     system.start(run, system_interval)
     return run
 

@@ -13,12 +13,12 @@ Standard library only.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from tracker.transport import HttpClient, TrackerError
+from tracker._env import client_from_env
+from tracker.transport import HttpClient
 
 ENDED = ("finished", "stopped", "failed")
 
@@ -123,10 +123,7 @@ def sweep(
     maximised). A bad argument raises ``RequestFailed`` naming the field, e.g.
     ``space.lr: 'low' (0.1) must not be above 'high' (0.01)``.
     """
-    server = server or os.environ.get("TRACKER_SERVER")
-    api_key = api_key or os.environ.get("TRACKER_API_KEY")
-    if not server or not api_key:
-        raise TrackerError("tracker.sweep needs a server and an API key (TRACKER_SERVER, TRACKER_API_KEY)")
+    client = client_from_env(server, api_key, who="tracker.sweep", timeout=timeout)
     body: dict[str, Any] = {
         "project": project,
         "entry_point": entry_point,
@@ -147,5 +144,4 @@ def sweep(
         "pruner_options": dict(pruner_options) if pruner_options else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
-    client = HttpClient(server, api_key, timeout=timeout)
     return Sweep(client, client.request("POST", "/api/v1/sweeps", body))

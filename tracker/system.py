@@ -31,10 +31,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tracker.core import Run
+from tracker import _current
+from tracker._current import PluginRun
 
 logger = logging.getLogger("tracker")
 
@@ -268,7 +268,7 @@ class SystemSampler:
 
     def __init__(
         self,
-        run: Run,
+        run: PluginRun,
         interval: float = DEFAULT_INTERVAL,
         *,
         cuda: Any = "auto",
@@ -287,9 +287,10 @@ class SystemSampler:
         self._facts_done = False
         self.samples = 0
         self._pid = os.getpid()
+        self._cancel_on_finish = lambda: None
 
     def start(self) -> SystemSampler:
-        self.run._closers.append(self.stop)
+        self._cancel_on_finish = self.run.on_finish(self.stop)
         self._thread = threading.Thread(target=self._loop, name="tracker-system", daemon=True)
         self._thread.start()
         return self
@@ -367,12 +368,12 @@ class SystemSampler:
         self._peaks(values)
         if values:
             run = self.run
-            run._log_aside(values, max(run._step - 1, 0))
+            run.log_aside(values, max(run.step - 1, 0))
         self.samples += 1
         return values
 
     def _throughput(self) -> dict[str, float]:
-        now, step = time.monotonic(), self.run._step
+        now, step = time.monotonic(), self.run.step
         previous, self._last = self._last, (step, now)
         if previous is None or now <= previous[1] or step < previous[0]:
             return {}
@@ -394,14 +395,12 @@ class SystemSampler:
 
 
 def start(
-    run: Run | None = None, interval: float | None = None, *, cuda: Any = "auto", nvml: Any = "auto"
+    run: PluginRun | None = None, interval: float | None = None, *, cuda: Any = "auto", nvml: Any = "auto"
 ) -> SystemSampler | None:
     """Start sampling for ``run`` (default: the current run); ``interval`` default
     ``TRACKER_SYSTEM_INTERVAL`` (2 s). Returns None when the interval is 0 or the run
     is disabled. ``tracker.init`` calls this; call it yourself after stopping it."""
-    from tracker.core import _require_run
-
-    run = run if run is not None else _require_run()
+    run = run if run is not None else _current.require()
     interval = env_interval() if interval is None else interval
     if interval <= 0 or run.mode == "disabled":
         return None
@@ -411,14 +410,11 @@ def start(
     return sampler
 
 
-def stop(run: Run | None = None) -> None:
+def stop(run: PluginRun | None = None) -> None:
     """Stop the run's sampler, if it has one."""
-    from tracker.core import current
-
-    run = run if run is not None else current()
+    run = run if run is not None else _current.get()
     sampler = getattr(run, "_system", None) if run is not None else None
     if sampler is not None:
         sampler.stop()
-        if sampler.stop in run._closers:
-            run._closers.remove(sampler.stop)
+        sampler._cancel_on_finish()
         run._system = None
