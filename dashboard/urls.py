@@ -2,7 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from experiments.diagnostics.admin import legacy_urls as diagnostics_legacy_admin_urls
+
 urlpatterns = [
+    # Diagnostics' admin pages where they were before it became its own app.
+    path("admin/experiments/", include((diagnostics_legacy_admin_urls(), "diagnostics-legacy-admin"))),
     path("admin/", admin.site.urls),
     path("api/v1/", include("experiments.api.urls")),
     path("", include("tuning.urls")),

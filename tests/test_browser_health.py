@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments.diagnostics.models import Finding, FindingDismissal
 from experiments.diagnostics.runner import run_diagnose
-from experiments.models import Finding, FindingDismissal, RunStatus
+from experiments.models import RunStatus
 from tests import test_browser
 from tests.processes import ROOT, ServerProcess, process_env
 from tests.test_browser import login

@@ -6,8 +6,8 @@ import json
 import pytest
 from django.test import Client
 
+from experiments.diagnostics.models import AnalyzerSettings, Finding, FindingDismissal
 from experiments.diagnostics.runner import run_diagnose
-from experiments.models import AnalyzerSettings, Finding, FindingDismissal
 from tests.helpers import auth, post
 from tests.test_diagnostics_unit import ingest, make_run, overfitting_series
 

@@ -11,7 +11,8 @@ from django.test import Client
 from websockets.sync.client import connect
 
 import tracker
-from experiments.models import Finding, Run, RunDiagnosis
+from experiments.diagnostics.models import Finding, RunDiagnosis
+from experiments.models import Run
 from tests.processes import ServerProcess, process_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,8 +20,8 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import tracker  # noqa: E402
+from experiments.diagnostics.models import Finding as FindingRow  # noqa: E402
 from experiments.diagnostics.runner import run_diagnose  # noqa: E402
-from experiments.models import Finding as FindingRow  # noqa: E402
 from tests.processes import ServerProcess, process_env  # noqa: E402
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

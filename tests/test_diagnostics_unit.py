@@ -13,8 +13,9 @@ import pytest
 from experiments import events as run_events
 from experiments import services
 from experiments.diagnostics import base, schedule, store
+from experiments.diagnostics.models import AnalyzerSettings, Finding, RunDiagnosis
 from experiments.diagnostics.runner import run_diagnose
-from experiments.models import AnalyzerSettings, Finding, Project, Run, RunDiagnosis, RunStatus
+from experiments.models import Project, Run, RunStatus
 from experiments.payloads import parse_batch
 
 pytestmark = pytest.mark.django_db

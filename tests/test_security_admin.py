@@ -14,18 +14,15 @@ from django.test import Client
 from django.urls import reverse
 
 from experiments.admin import VisibleToStaff
+from experiments.diagnostics.models import AnalyzerSettings, Finding, FindingDismissal, RunDiagnosis
 from experiments.models import (
-    AnalyzerSettings,
     ApiKey,
     Baseline,
     Checkpoint,
-    Finding,
-    FindingDismissal,
     Media,
     MetricDirectionOverride,
     Project,
     Run,
-    RunDiagnosis,
 )
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest
@@ -33,7 +30,7 @@ from tuning.models import Sweep
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_APPS = ("experiments", "tuning")
+PROJECT_APPS = ("experiments", "diagnostics", "tuning")
 
 
 def grant(user, *codenames: str) -> None:

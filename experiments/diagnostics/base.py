@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 if TYPE_CHECKING:
     from experiments.diagnostics.data import RunData

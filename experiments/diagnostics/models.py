@@ -1,14 +1,15 @@
-"""Diagnostics (``experiments.diagnostics``): findings, dismissals, per-project analyzer
-settings and when a run was last diagnosed.
+"""Diagnostics' rows: findings, dismissals, per-project analyzer settings and when a run
+was last diagnosed.
 
-Here only until diagnostics becomes its own Django app (issue 11), which takes these
-models with a state-only migration."""
+They came from the experiments app with a state-only migration (``0001_initial`` here,
+``experiments.0007_diagnostics_own_app``): each keeps its ``experiments_*`` table, named
+in ``Meta.db_table``, so moving them touched no table."""
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from experiments.models.runs import Project, Run
+from experiments.models import Project, Run
 
 
 class FindingSeverity(models.TextChoices):
@@ -49,6 +50,7 @@ class Finding(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "experiments_finding"
         constraints = [
             models.UniqueConstraint(fields=["run", "fingerprint"], name="finding_unique_per_run"),
         ]
@@ -71,6 +73,7 @@ class FindingDismissal(models.Model):
     note = models.TextField(blank=True)
 
     class Meta:
+        db_table = "experiments_findingdismissal"
         constraints = [
             models.UniqueConstraint(fields=["run", "fingerprint"], name="finding_dismissal_unique_per_run"),
         ]
@@ -90,6 +93,7 @@ class AnalyzerSettings(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "experiments_analyzersettings"
         verbose_name_plural = "analyzer settings"
         constraints = [
             models.UniqueConstraint(
@@ -111,6 +115,9 @@ class RunDiagnosis(models.Model):
     last_step = models.BigIntegerField(null=True, blank=True)
     run_status = models.CharField(max_length=16, blank=True)
     errors = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "experiments_rundiagnosis"
 
     def __str__(self) -> str:
         return f"diagnosis of run {self.run_id} at {self.diagnosed_at:%Y-%m-%d %H:%M:%S}"

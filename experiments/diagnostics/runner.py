@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from experiments.diagnostics.base import Finding, analyzers, finding_score
 from experiments.diagnostics.data import RunData
+from experiments.diagnostics.models import AnalyzerSettings
 from experiments.diagnostics.store import findings_replace
-from experiments.models import AnalyzerSettings, Run, RunStatus
+from experiments.models import Run, RunStatus
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from experiments import events
 from experiments.diagnostics.base import Finding
+from experiments.diagnostics.models import Finding as FindingRow
+from experiments.diagnostics.models import FindingDismissal, FindingSeverity, RunDiagnosis
 from experiments.errors import NotFound
-from experiments.models import Finding as FindingRow
-from experiments.models import FindingDismissal, FindingSeverity, Project, Run, RunDiagnosis
+from experiments.models import Project, Run
 
 SEVERITIES = [FindingSeverity.CRITICAL, FindingSeverity.WARNING, FindingSeverity.INFO]
 _CONTENT = (

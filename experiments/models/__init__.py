@@ -5,17 +5,11 @@ those of the single ``models.py`` they came from, so no migration changed.
 - ``runs``: projects, runs, metrics and their point chunks, batch receipts, API keys.
 - ``media``: media (confusion matrices, curves, histograms) and checkpoints.
 - ``compare``: baselines and metric directions.
-- ``diagnostics``: findings and analyzer settings, until diagnostics is its own app.
+
+Diagnostics' models live in their own app, ``experiments.diagnostics.models``.
 """
 
 from experiments.models.compare import Baseline, BaselineQuerySet, MetricDirectionOverride
-from experiments.models.diagnostics import (
-    AnalyzerSettings,
-    Finding,
-    FindingDismissal,
-    FindingSeverity,
-    RunDiagnosis,
-)
 from experiments.models.media import Checkpoint, Media, MediaKind
 from experiments.models.runs import (
     ApiKey,
@@ -30,16 +24,12 @@ from experiments.models.runs import (
 )
 
 __all__ = [
-    "AnalyzerSettings",
     "ApiKey",
     "ApiKeyQuerySet",
     "Baseline",
     "BaselineQuerySet",
     "BatchReceipt",
     "Checkpoint",
-    "Finding",
-    "FindingDismissal",
-    "FindingSeverity",
     "Media",
     "MediaKind",
     "Metric",
@@ -48,6 +38,5 @@ __all__ = [
     "PointChunk",
     "Project",
     "Run",
-    "RunDiagnosis",
     "RunStatus",
 ]

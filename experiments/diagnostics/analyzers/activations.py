@@ -6,7 +6,7 @@ from __future__ import annotations
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import LAYER_POINTS, RunData
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 
 class DeadActivations(Analyzer):

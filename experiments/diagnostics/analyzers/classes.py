@@ -8,7 +8,7 @@ import numpy as np
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 REMEDIES = [
     "Weight the loss by inverse class frequency: nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * "

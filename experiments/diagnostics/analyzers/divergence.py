@@ -8,7 +8,7 @@ from experiments.diagnostics import stats
 from experiments.diagnostics.analyzers.learning_rate import learning_rate_source
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import Curve, RunData
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 EXPLANATION = (
     "A loss that turns NaN or infinite, or climbs orders of magnitude above its best, means the optimisation "

@@ -9,7 +9,7 @@ from experiments.diagnostics import stats
 from experiments.diagnostics.analyzers.learning_rate import update_ratio
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData, values_at
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 
 def _recent(run: RunData, key: str | None, fraction: float = 0.25) -> float | None:

@@ -13,7 +13,7 @@ import numpy as np
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 _DEVICE = re.compile(r"sys/gpu(\d+)/memory_reserved")
 

@@ -12,7 +12,7 @@ import numpy as np
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import LAYER_POINTS, RunData, natural_key
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 GLOBAL_KEYS = ("grad/global_norm", "grad_norm", "train/grad_norm", "grad/norm")
 

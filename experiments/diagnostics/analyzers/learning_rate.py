@@ -8,7 +8,7 @@ import numpy as np
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import LAYER_POINTS, RunData
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 LR_KEYS = ("lr/group0", "lr", "learning_rate", "train/lr")
 LR_CONFIG = ("lr", "learning_rate", "optimizer.lr", "optim.lr")

@@ -8,7 +8,8 @@ import numpy as np
 from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData, values_at
-from experiments.models import Checkpoint, FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
+from experiments.models import Checkpoint
 
 EXPLANATION = (
     "The validation loss measures the model on data it does not train on. While both losses fall the model "

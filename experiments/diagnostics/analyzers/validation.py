@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData
-from experiments.models import FindingSeverity
+from experiments.diagnostics.models import FindingSeverity
 
 
 class Validation(Analyzer):
