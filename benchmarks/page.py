@@ -37,8 +37,8 @@ def _load_run_page(project):
     """A run of N_METRICS x POINTS points, loaded once and reused."""
     from django.db import transaction
 
-    from experiments.bulk import points_insert
     from experiments.models import Metric, PointChunk, Run
+    from tests.bulk import points_insert
 
     name = f"page-{N_METRICS}x{POINTS}"
     run = Run.objects.filter(project=project, name=name).first()

@@ -21,9 +21,9 @@ def main() -> None:
     from django.conf import settings
     from django.db import transaction
 
-    from experiments.bulk import points_insert
     from experiments.models import Metric, PointChunk, Project, Run
     from experiments.queries import metric_series
+    from tests.bulk import points_insert
 
     project, _ = Project.objects.get_or_create(owner=bench_user(), name="bench-query")
     run = Run.objects.filter(project=project, name=f"query-{args.points}").first()

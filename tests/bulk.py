@@ -1,5 +1,6 @@
-"""Bulk writes of points given as rows, for code that has rows rather than batches
-(benchmarks, data imports, tests). Ingestion uses ``experiments.chunks`` directly."""
+"""Bulk writes of points given as rows, for tests and benchmarks (``from tests.bulk import
+points_insert``) that load data without going through ingestion, which uses
+``experiments.chunks`` directly. Not production code: nothing in the server imports it."""
 
 from collections import defaultdict
 from collections.abc import Iterable

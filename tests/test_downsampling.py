@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, transaction
 
 from experiments import queries
-from experiments.bulk import points_insert
 from experiments.models import Metric, Project, Run
+from tests.bulk import points_insert
 
 pytestmark = pytest.mark.django_db
 
