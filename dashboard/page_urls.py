@@ -3,8 +3,9 @@
 
 from django.urls import path
 
-from dashboard.views import compare, projects, runs, sdk, series
-from dashboard.views.media import run_checkpoint_download, run_media
+from dashboard.views import projects, runs, sdk, series
+from experiments.compare import pages as compare
+from experiments.media.pages import run_checkpoint_download, run_media
 
 urlpatterns = [
     path("", projects.project_list, name="projects"),
@@ -17,12 +18,12 @@ urlpatterns = [
     path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),
     path("runs/<int:run_id>/series.json", series.run_series, name="run-series"),
-    # Baselines and comparisons (dashboard.views.compare)
+    # Baselines and comparisons (experiments.compare.pages)
     path("projects/<str:name>/compare/", compare.compare_page, name="compare"),
     path("projects/<str:name>/compare/curves.json", compare.compare_curves, name="compare-curves"),
     path("projects/<str:name>/baseline/", compare.project_set_baseline, name="project-set-baseline"),
     path("runs/<int:run_id>/compare/", compare.run_compare, name="run-compare"),
-    # Media sections of the run page (dashboard.views.media)
+    # Media sections of the run page (experiments.media.pages)
     path("runs/<int:run_id>/media.json", run_media, name="run-media"),
     path(
         "runs/<int:run_id>/checkpoints/<int:checkpoint_id>/download",

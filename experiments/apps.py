@@ -12,3 +12,13 @@ class ExperimentsConfig(AppConfig):
 
         events.subscribe(live.publish_run_event)
         events.subscribe(tasks.on_run_event)
+        self._register_api_paths()
+
+    def _register_api_paths(self) -> None:
+        """Each area's endpoints in /api/v1/openapi.json (``experiments.api.openapi``)."""
+        from experiments.api import diagnostics_openapi, openapi, paths
+        from experiments.compare import openapi as compare_openapi
+        from experiments.media import openapi as media_openapi
+
+        for area in (paths, compare_openapi, media_openapi, diagnostics_openapi):
+            openapi.register_paths(area.PATHS)

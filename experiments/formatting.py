@@ -1,7 +1,7 @@
 """Display strings for numbers and durations, shared by the page views.
 
-Kept in Python rather than template filters: the views package is not an app, and
-pre-formatted cells keep the 1,000-row runs table cheap to render.
+Kept in Python rather than template filters: pre-formatted cells keep the 1,000-row
+runs table cheap to render.
 """
 
 import math

@@ -16,8 +16,8 @@ import orjson
 from django.conf import settings
 
 from experiments.errors import ApiError
+from experiments.jsonvalues import NONFINITE
 
-NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 RUN_STATUSES_AT_FINISH = ("finished", "failed")
 # What a BIGINT column (steps, seq, counters, ids) holds.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

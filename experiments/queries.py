@@ -69,6 +69,44 @@ def metric_series(
     return _series(_bucket_points(rows), downsampled=True, total=total)
 
 
+@dataclass
+class RankMean:
+    """A metric's points as one line, sorted by step: with several ranks, per step their
+    mean, population std and newest wall time (``std`` is None with one rank)."""
+
+    step: np.ndarray
+    value: np.ndarray
+    wall_time: np.ndarray
+    std: np.ndarray | None
+    ranks: int
+
+
+def fold_ranks(series: Series) -> RankMean:
+    """The mean across ranks per step, the one fold of charts, comparisons and diagnostics.
+
+    The mean is IEEE arithmetic over every rank's value: a NaN on any rank makes it NaN
+    and an infinity makes it that infinity (both infinities: NaN), so one diverged rank is
+    never averaged away. ``std`` is the ranks' population std where all of them are
+    finite and there are two or more, NaN elsewhere. One rank: the points as they are."""
+    step = np.asarray(series.step, dtype=np.int64)
+    value = np.asarray(series.value, dtype=np.float64)
+    wall = np.asarray(series.wall_time, dtype=np.float64)
+    ranks = len(set(series.rank))
+    order = np.argsort(step, kind="stable")
+    step, value, wall = step[order], value[order], wall[order]
+    if ranks <= 1:
+        return RankMean(step, value, wall, None, ranks)
+    steps, start, count = np.unique(step, return_index=True, return_counts=True)
+    at = np.repeat(np.arange(len(steps)), count)
+    finite = np.isfinite(value)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = np.add.reduceat(value, start) / count
+        deviation = np.where(finite, value - mean[at], 0.0)
+        std = np.sqrt(np.add.reduceat(deviation * deviation, start) / count)
+    std[(np.add.reduceat(finite, start) < count) | (count < 2)] = np.nan
+    return RankMean(steps, mean, np.maximum.reduceat(wall, start), std, ranks)
+
+
 def bucket_grid(lo: int, hi: int, buckets: int) -> tuple[int, int]:
     """(origin, width) of at most ``buckets + 1`` step buckets covering [lo, hi].
 

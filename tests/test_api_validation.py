@@ -369,8 +369,8 @@ def test_compare_parameters_are_refused_before_any_work(client, api_key, run_id,
     def no_work(*args, **kwargs):
         raise AssertionError("compared before validating the parameters")
 
-    monkeypatch.setattr("experiments.api.compare_views.compare", no_work)
-    monkeypatch.setattr("experiments.api.compare_views.reference_side", no_work)
+    monkeypatch.setattr("experiments.compare.api.compare", no_work)
+    monkeypatch.setattr("experiments.compare.api.reference_side", no_work)
     field = query.partition("=")[0]
     started = time.perf_counter()
     rejected(client.get(f"/api/v1/runs/{run_id}/compare?{query}", **auth(api_key)), 400, field)

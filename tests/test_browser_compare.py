@@ -15,7 +15,7 @@ from django.utils import timezone
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from experiments.baselines import baseline_set
+from experiments.compare.baselines import baseline_set
 from experiments.models import Project, Run, RunStatus
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest

@@ -13,7 +13,7 @@ import pytest
 
 import tracker
 from examples.train_digits import CLASS_NAMES, train
-from experiments.media import classification_report
+from experiments.media.reads import classification_report
 from experiments.models import Checkpoint, Media
 from tests.test_browser import browser, login, page  # noqa: F401 (fixtures)
 

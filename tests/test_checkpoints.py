@@ -12,7 +12,7 @@ from django.test import override_settings
 from torch import nn
 
 import tracker
-from experiments.artifacts import artifact_root, checkpoint_path
+from experiments.media.artifacts import artifact_root, checkpoint_path
 from experiments.models import Checkpoint, Project, Run
 from tests.helpers import auth
 from tracker.uploader import sync_uploads

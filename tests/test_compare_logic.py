@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments import noise
-from experiments.baselines import baseline_active, baseline_history, baseline_set
-from experiments.compare import compare, comparison_dict, gate, side_of_group, side_of_run
-from experiments.compare_curves import comparison_curves
-from experiments.compare_diffs import class_deltas_between, per_class
+from experiments.compare import noise
+from experiments.compare.baselines import baseline_active, baseline_history, baseline_set
+from experiments.compare.comparison import compare, comparison_dict, gate
+from experiments.compare.curves import comparison_curves
+from experiments.compare.diffs import class_deltas_between, per_class
+from experiments.compare.sides import side_of_group, side_of_run
 from experiments.directions import direction_override_set, metric_direction, project_directions
 from experiments.errors import ApiError, NotFound
 from experiments.models import Baseline, Project, Run
@@ -409,7 +410,7 @@ def test_per_class_deltas_come_from_each_runs_last_confusion_matrix(pair):
 
 
 def test_a_deleted_baseline_run_stays_in_the_history_and_comparisons_say_so(owner, pair):
-    from experiments.compare import baseline_side
+    from experiments.compare.sides import baseline_side
 
     base, _ = pair
     project = base.project

@@ -4,7 +4,8 @@ stored once, access control, and the histogram / summary views the run page read
 import numpy as np
 import pytest
 
-from experiments.media import histogram_quantiles, media_store, parse_media
+from experiments.media.items import media_store, parse_media
+from experiments.media.reads import histogram_quantiles
 from experiments.models import Media, Project, Run
 from tests.helpers import auth, post
 

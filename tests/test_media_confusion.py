@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 import tracker
-from experiments.media import classification_report, confusion_matrix_last
+from experiments.media.reads import classification_report, confusion_matrix_last
 from experiments.models import Media, Run
 from tracker.media import confusion_matrix
 

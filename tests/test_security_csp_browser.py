@@ -17,8 +17,8 @@ from django.utils import timezone
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from experiments.baselines import baseline_set
-from experiments.media import media_store, parse_media
+from experiments.compare.baselines import baseline_set
+from experiments.media.items import media_store, parse_media
 from experiments.models import ApiKey, Project, Run, RunStatus
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest

@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from dashboard.views.formatting import fmt_duration, fmt_number
 from experiments.admin import PROJECT_FILTER, VisibleToStaff
+from experiments.formatting import fmt_duration, fmt_number
 from tuning import services
 from tuning.errors import SpecError
 from tuning.forms import SweepAdminForm

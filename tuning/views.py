@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from dashboard.views.formatting import fmt_duration, fmt_number
-from experiments.api.decorators import json_response
+from experiments.api.http import checked, page_json
+from experiments.formatting import fmt_duration, fmt_number
 from tuning.api.serializers import best_dict, trial_dict
 from tuning.models import Sweep
 from tuning.plots import TITLES, figures_cached
@@ -49,6 +49,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
 
 
 @login_required
+@checked
 def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
     sweep = _visible_sweep(request, sweep_id)
     page_data = {
@@ -69,10 +70,10 @@ def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
     return render(request, "tuning/sweep_detail.html", context)
 
 
-@login_required
-def sweep_data(request: HttpRequest, sweep_id: int) -> HttpResponse:
+@page_json
+def sweep_data(request: HttpRequest, sweep_id: int) -> dict:
     sweep = _visible_sweep(request, sweep_id)
-    data = {
+    return {
         "status": sweep.status,
         "error": sweep.error,
         "progress": progress(sweep),
@@ -80,4 +81,3 @@ def sweep_data(request: HttpRequest, sweep_id: int) -> HttpResponse:
         "trials": trial_rows(sweep),
         "figures": figures_cached(sweep),
     }
-    return json_response(data)

@@ -12,10 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from dashboard.views.checks import checked
-from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
-from experiments.api.decorators import error_response, json_response
+from experiments.api.http import checked, page_json
 from experiments.errors import ApiError
+from experiments.formatting import fmt_duration, fmt_number, is_bad
 from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import projects_visible_to, runs_visible_to
 from experiments.tables import (
@@ -102,16 +101,12 @@ def _run_ids(params: QueryDict) -> list[int]:
     return ids
 
 
-@login_required
-@checked
-def project_rows(request: HttpRequest, name: str) -> HttpResponse:
+@page_json
+def project_rows(request: HttpRequest, name: str) -> dict:
     """Fresh rows of some runs of the table on screen, as HTML rendered exactly like the
     page's, for its live updates. The page sends its columns (``c``, ``m``) and ``sort``."""
     project = get_object_or_404(projects_visible_to(request.user), name=name)
-    try:
-        run_ids = _run_ids(request.GET)
-    except ApiError as exc:
-        return error_response(exc.message, exc.field, exc.status)
+    run_ids = _run_ids(request.GET)
     config_keys, metric_keys = _column_choice(request.GET)
     config_keys, metric_keys = config_keys or [], metric_keys or []
     sort = valid_sort(request.GET.get("sort", "-created"))
@@ -123,7 +118,7 @@ def project_rows(request: HttpRequest, name: str) -> HttpResponse:
     )
     row_html = _row_renderer(config_keys, metric_keys, sort)
     rows = [{"run": row.run.pk, "status": row.run.status, "html": row_html(row)} for row in update.rows]
-    return json_response({"rows": rows, "config_keys": update.config_keys, "metric_keys": update.metric_keys})
+    return {"rows": rows, "config_keys": update.config_keys, "metric_keys": update.metric_keys}
 
 
 def _sort_url(table: RunsTable, key: str, first: str) -> str:

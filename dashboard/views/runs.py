@@ -6,11 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from dashboard.views.checks import checked
-from dashboard.views.formatting import fmt_duration, fmt_number, is_bad
-from dashboard.views.media import INTERNAL_PREFIXES
-from experiments.baselines import baseline_active
+from experiments.api.http import checked
+from experiments.compare.baselines import baseline_active
 from experiments.directions import metric_direction
+from experiments.formatting import fmt_duration, fmt_number, is_bad
+from experiments.media.pages import INTERNAL_PREFIXES
 from experiments.models import Metric
 from experiments.selectors import run_metrics, runs_visible_to
 from experiments.tables import flatten

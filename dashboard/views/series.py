@@ -2,40 +2,18 @@
 for Plotly (non-finite values as gaps plus a list of where they were)."""
 
 import math
-import statistics
-from collections import defaultdict
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
-from dashboard.views.checks import checked
-from dashboard.views.formatting import fmt_number
-from experiments.api.decorators import error_response, json_response
-from experiments.api.serializers import json_float
+from experiments.api.http import page_json
 from experiments.errors import ApiError
+from experiments.formatting import fmt_number
 from experiments.models import Metric
 from experiments.payloads import INT64_MAX, INT64_MIN
-from experiments.queries import Series, metric_series
+from experiments.queries import Series, fold_ranks, metric_series
 from experiments.selectors import run_metrics, runs_visible_to
-
-
-def _by_step(series: Series) -> tuple[list[int], list[float], list[float], list[float | None]]:
-    """Several ranks' points folded into one line: per step the mean of the finite
-    values, their standard deviation, the newest wall time; NaN when none is finite."""
-    groups: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for step, value, wall in zip(series.step, series.value, series.wall_time, strict=True):
-        groups[step].append((value, wall))
-    steps, values, walls, stds = [], [], [], []
-    for step in sorted(groups):
-        finite = [v for v, _ in groups[step] if math.isfinite(v)]
-        bad = [v for v, _ in groups[step] if not math.isfinite(v)]
-        steps.append(step)
-        walls.append(max(w for _, w in groups[step]))
-        values.append(statistics.fmean(finite) if finite and not bad else (bad[0] if bad else math.nan))
-        stds.append(statistics.pstdev(finite) if len(finite) > 1 and not bad else None)
-    return steps, values, walls, stds
 
 
 def _per_rank(series: Series) -> list[dict]:
@@ -49,28 +27,35 @@ def _per_rank(series: Series) -> list[dict]:
     return [lines[rank] for rank in sorted(lines)]
 
 
+def _gaps(values: list[float]) -> list[float | None]:
+    """Plotly's gaps: None where a value is NaN or ±inf."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
 def chart_series(
     metric: Metric, max_points: int, step_min: int | None, step_max: int | None, per_rank: bool = False
 ) -> dict:
     """One metric's chart data. ``value`` holds null where the point was NaN or ±inf
     (a gap in the line); ``nonfinite`` says which steps and what they were, so the page
     can mark divergence that a gap alone would hide. With several ranks the line is their
-    mean (``std`` their spread), and ``per_rank`` adds each rank's line as ``by_rank``."""
+    mean (``experiments.queries.fold_ranks``; ``std`` their spread), and ``per_rank`` adds
+    each rank's line as ``by_rank``."""
     series = metric_series(metric, max_points, step_min, step_max)
     ranks = len(set(series.rank))
     data: dict = {"key": metric.key, "downsampled": series.downsampled, "total": series.total, "ranks": ranks}
     if ranks > 1:
-        steps, values, walls, stds = _by_step(series)
-        data["std"] = stds
+        folded = fold_ranks(series)
+        steps, values, walls = folded.step.tolist(), folded.value.tolist(), folded.wall_time.tolist()
+        data["std"] = _gaps(folded.std.tolist())
         if per_rank:
             data["by_rank"] = _per_rank(series)
     else:
         steps, values, walls = series.step, series.value, series.wall_time
     data["step"] = steps
     data["wall_time"] = walls
-    data["value"] = [v if math.isfinite(v) else None for v in values]
+    data["value"] = _gaps(values)
     bad = [(s, v) for s, v in zip(steps, values, strict=True) if not math.isfinite(v)]
-    data["nonfinite"] = {"step": [s for s, _ in bad], "value": [json_float(v) for _, v in bad]}
+    data["nonfinite"] = {"step": [s for s, _ in bad], "value": [v for _, v in bad]}
     last = metric.last_value if metric.last_value is not None or not metric.count else math.nan
     data["stats"] = {
         "count": metric.count,
@@ -105,14 +90,10 @@ def _step_range(request: HttpRequest) -> tuple[int | None, int | None]:
     return lo, hi
 
 
-@login_required
-@checked
-def run_series(request: HttpRequest, run_id: int) -> HttpResponse:
+@page_json
+def run_series(request: HttpRequest, run_id: int) -> dict:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
-    try:
-        step_min, step_max = _step_range(request)
-    except ApiError as exc:
-        return error_response(exc.message, exc.field, exc.status)
+    step_min, step_max = _step_range(request)
     metrics = run_metrics(run)
     keys = request.GET.getlist("key")
     if keys:
@@ -120,4 +101,4 @@ def run_series(request: HttpRequest, run_id: int) -> HttpResponse:
     max_points = settings.TRACKER_CHART_POINTS
     per_rank = request.GET.get("ranks") == "each"
     series = [chart_series(m, max_points, step_min, step_max, per_rank) for m in metrics]
-    return json_response({"run": run.pk, "status": run.status, "max_points": max_points, "series": series})
+    return {"run": run.pk, "status": run.status, "max_points": max_points, "series": series}

@@ -3,12 +3,10 @@ project's per-run summary (the runs table's badges), and dismissing a finding.""
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpRequest
 
 from experiments import services
-from experiments.api.decorators import api_view, error_response
+from experiments.api.http import api_view
 from experiments.diagnostics import store
 from experiments.errors import ApiError, NotFound
 from experiments.payloads import parse_int
@@ -46,23 +44,10 @@ def _parse_dismiss(body: Any) -> tuple[bool, str]:
     return dismissed, note
 
 
-def _dismiss(request: HttpRequest, user, body, run_id: int, finding_id: int) -> dict:
+@api_view(("POST",), csrf_session=True)
+def finding_dismiss(request: HttpRequest, user, body, run_id: int, finding_id: int) -> dict:
+    """``POST {"dismissed": true|false, "note": ""}``: with an API key like every write,
+    or from the run page with the browser's session and its CSRF token."""
     dismissed, note = _parse_dismiss(body)
     run = services.run_get_for_user(user, run_id)
     return store.finding_dismiss(run=run, finding_id=finding_id, user=user, dismissed=dismissed, note=note)
-
-
-_dismiss_with_key = api_view(("POST",))(_dismiss)
-_dismiss_with_session = api_view(("POST",), allow_session=True)(_dismiss)
-
-
-@csrf_exempt  # API keys need no CSRF token; the session branch checks it itself
-def finding_dismiss(request: HttpRequest, run_id: int, finding_id: int) -> HttpResponse:
-    """``POST {"dismissed": true|false, "note": ""}``: with an API key like every write,
-    or from the run page with the browser's session and its CSRF token."""
-    if request.headers.get("Authorization") or request.method != "POST":
-        return _dismiss_with_key(request, run_id=run_id, finding_id=finding_id)
-    csrf = CsrfViewMiddleware(lambda r: HttpResponse())
-    if csrf.process_view(request, lambda r: HttpResponse(), (), {}) is not None:
-        return error_response("CSRF check failed: send the X-CSRFToken header", "X-CSRFToken", 403)
-    return _dismiss_with_session(request, run_id=run_id, finding_id=finding_id)

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404
 from django.views import defaults
 
-from experiments.api.decorators import error_response
+from experiments.api.http import error_response
 
 
 def _is_api(request: HttpRequest) -> bool:

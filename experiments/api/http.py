@@ -1,5 +1,17 @@
-"""Cross-cutting concerns of the JSON API: method check, authentication, body parsing
-and error shaping. Views stay a few lines: parse, authorise, call one function, render.
+"""The web dialect of every JSON endpoint, API and page scripts alike: one decorator
+family, one error shape, one encoder. Views stay a few lines: parse, authorise, call one
+function, render.
+
+- ``api_view``: an API endpoint (``/api/v1/``): method check, API key (or the browser's
+  session where allowed), request checks, the JSON body parsed (or, with ``raw=True``,
+  left to the view as a stream), ``ApiError`` as a JSON error.
+- ``by_method``: one URL, a view per method, each with its own ``api_view``.
+- ``page_json``: what a page's script fetches: the browser's session only, the same
+  request checks and JSON answers and errors.
+- ``checked``: the request checks for server-rendered pages.
+- ``json_response`` / ``error_response``: every JSON answer and every error
+  (``{"error": ..., "field": ...}``); NaN and ±inf spelled ``"NaN"``, ``"Infinity"``,
+  ``"-Infinity"`` (``experiments.jsonvalues``), whatever the endpoint.
 """
 
 import functools
@@ -7,17 +19,21 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from experiments.errors import ApiError, NotFound
+from experiments.jsonvalues import jsonable
 from experiments.models import ApiKey
 from experiments.payloads import INT64_MAX, NUL_MESSAGE, parse_int, refuse_nul
 
@@ -26,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 
 def json_response(data: Any, status: int = 200) -> HttpResponse:
+    """``data`` as a JSON answer: non-finite floats as strings (``jsonable``), datetimes
+    in ISO 8601, in one write."""
+    data = jsonable(data)
     try:
         body = orjson.dumps(data)
     except orjson.JSONEncodeError as exc:
@@ -124,33 +143,61 @@ def check_fields(fields: QueryDict, what: str) -> None:
             raise ApiError(f"{what} {NUL_MESSAGE}", key.replace("\x00", "") or what)
 
 
-def api_view(methods: tuple[str, ...], allow_session: bool = False) -> Callable:
-    """Wrap a view ``f(request, user, [body,] **kwargs) -> (data, status) | data``.
+def _method_not_allowed(request: HttpRequest, methods: Iterable[str]) -> HttpResponse:
+    allowed = ", ".join(methods)
+    response = error_response(f"method {request.method} not allowed; use {allowed}", None, 405)
+    response["Allow"] = allowed
+    return response
 
-    POST/PUT/PATCH views receive the parsed JSON body. Any ``ApiError`` becomes a JSON
-    error response; the view's transaction (if any) has rolled back by then.
+
+_CSRF_FAILED = "CSRF check failed: send the X-CSRFToken header"
+
+
+def _csrf_refused(request: HttpRequest) -> bool:
+    """Whether Django's CSRF check refuses this request (a session write must pass it)."""
+    check = CsrfViewMiddleware(lambda r: HttpResponse())
+    return check.process_view(request, lambda r: HttpResponse(), (), {}) is not None
+
+
+def api_view(
+    methods: tuple[str, ...],
+    allow_session: bool = False,
+    *,
+    csrf_session: bool = False,
+    raw: bool = False,
+) -> Callable:
+    """Wrap a view ``f(request, user, [body,] **kwargs) -> (data, status) | data | response``.
+
+    Every request needs an API key; ``allow_session`` accepts a logged-in browser too
+    (reads: no CSRF check), ``csrf_session`` accepts one that passes Django's CSRF check
+    (a page's write, such as dismissing a finding). POST/PUT/PATCH views receive the
+    parsed JSON body, unless ``raw``: then the view reads the request as a stream (never
+    ``request.body``, which would hold it all in memory and is capped at the JSON limit)
+    and may answer with any response (a file). Any ``ApiError`` becomes a JSON error
+    response; the view's transaction (if any) has rolled back by then.
     """
 
     def decorator(view: Callable) -> Callable:
-        @csrf_exempt
+        @csrf_exempt  # API keys need no CSRF token; a session write is checked below
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
-                response = error_response(
-                    f"method {request.method} not allowed; use {', '.join(methods)}", None, 405
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
+                return _method_not_allowed(request, methods)
+            session = allow_session
+            if csrf_session and not request.headers.get("Authorization"):
+                if _csrf_refused(request):
+                    return error_response(_CSRF_FAILED, "X-CSRFToken", 403)
+                session = True
             try:
-                user = _authenticate(request, allow_session)
+                user = _authenticate(request, session)
                 check_request(request, kwargs)
-                if request.method in ("POST", "PUT", "PATCH"):
+                if not raw and request.method in ("POST", "PUT", "PATCH"):
                     result = view(request, user, _read_body(request), **kwargs)
                 else:
                     result = view(request, user, **kwargs)
             except ApiError as exc:
                 return error_response(exc.message, exc.field, exc.status)
-            if isinstance(result, HttpResponse):
+            if isinstance(result, HttpResponseBase):
                 return result
             data, status = result if isinstance(result, tuple) else (result, 200)
             return json_response(data, status)
@@ -158,3 +205,65 @@ def api_view(methods: tuple[str, ...], allow_session: bool = False) -> Callable:
         return wrapper
 
     return decorator
+
+
+def by_method(**views: Callable) -> Callable:
+    """One URL, a view per method (``by_method(GET=read, POST=write)``), each wrapped in
+    its own ``api_view`` (a read may accept the session, a write only a key). Another
+    method is a 405 naming those the URL has."""
+
+    @csrf_exempt  # each view decides: api_view checks a session's CSRF token itself
+    def dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        view = views.get(request.method or "")
+        if view is None:
+            return _method_not_allowed(request, views)
+        return view(request, **kwargs)
+
+    return dispatch
+
+
+def _checks(request: HttpRequest, kwargs: dict[str, Any]) -> None:
+    """The API's request checks for a page: a path value naming nothing is a 404 page."""
+    try:
+        check_request(request, kwargs)
+        if request.method == "POST":
+            check_fields(request.POST, "form field")
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def checked(view: Callable) -> Callable:
+    """The API's request checks for server-rendered pages: path ids past 64 bits and names
+    or query values holding a NUL name nothing that exists (PostgreSQL cannot even compare
+    with a NUL), and a query or form value holding one is refused, so a page answers 404
+    or 400 before it reads anything."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            _checks(request, kwargs)
+        except ApiError as exc:
+            return HttpResponseBadRequest(f"{exc.field}: {exc.message}", content_type="text/plain")
+        return view(request, **kwargs)
+
+    return wrapper
+
+
+def page_json(view: Callable) -> Callable:
+    """Wrap a page script's JSON endpoint ``f(request, **kwargs) -> data | response``:
+    the browser's session only (no API key: anonymous is sent to the login page), the
+    API's request checks, ``ApiError`` as the API's JSON error, ``data`` as JSON."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        try:
+            _checks(request, kwargs)
+            result = view(request, **kwargs)
+        except ApiError as exc:
+            return error_response(exc.message, exc.field, exc.status)
+        if isinstance(result, HttpResponseBase):
+            return result
+        return json_response(result)
+
+    return wrapper

@@ -1,6 +1,5 @@
-"""Plain-dict shapes of runs and series for JSON responses."""
-
-import math
+"""Plain-dict shapes of runs and series for JSON responses (NaN and ±inf stay floats:
+``json_response`` spells them as every answer does)."""
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -9,26 +8,13 @@ from experiments.models import Metric, Run
 from experiments.queries import Series
 
 
-def json_float(value: float | None) -> float | str | None:
-    """JSON has no NaN/inf literals: they travel as the strings the ingest API accepts."""
-    if value is None:
-        return None
-    if value != value:
-        return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return value
-
-
 def metric_dict(metric: Metric) -> dict:
     return {
         "count": metric.count,
         "last_step": metric.last_step,
-        "last_value": json_float(metric.last_value),
-        "min": json_float(metric.min_value),
-        "max": json_float(metric.max_value),
+        "last_value": metric.last_value,
+        "min": metric.min_value,
+        "max": metric.max_value,
     }
 
 
@@ -67,7 +53,7 @@ def run_dict(run: Run, request: HttpRequest | None = None, metrics: list[Metric]
 def series_dict(series: Series) -> dict:
     return {
         "step": series.step,
-        "value": [json_float(v) for v in series.value],
+        "value": series.value,
         "wall_time": series.wall_time,
         "rank": series.rank,
     }

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from experiments.api import compare_views, diagnostics_views, openapi, views
-from experiments.api.media_views import run_checkpoint_file, run_checkpoints, run_media
+from experiments.api import diagnostics_views, openapi, views
+from experiments.compare import api as compare_views
+from experiments.media.api import run_checkpoint_file, run_checkpoints, run_media
 
 urlpatterns = [
     path("openapi.json", openapi.schema_view, name="openapi"),
@@ -13,13 +14,13 @@ urlpatterns = [
     path("runs/<int:run_id>/history", views.run_history, name="api-run-history"),
     path("projects", views.projects_list, name="api-projects"),
     path("projects/<str:name>/runs", views.project_runs, name="api-project-runs"),
-    # Baselines and comparisons (experiments.api.compare_views)
+    # Baselines and comparisons (experiments.compare.api)
     path("runs/<int:run_id>/compare", compare_views.run_compare, name="api-run-compare"),
     path("projects/<str:name>/baseline", compare_views.project_baseline, name="api-project-baseline"),
     path("projects/<str:name>/directions", compare_views.project_directions, name="api-project-directions"),
     path("projects/<str:name>/compare", compare_views.project_compare, name="api-project-compare"),
     path("groups", compare_views.groups_find, name="api-groups"),
-    # Media and checkpoints (experiments.api.media_views)
+    # Media and checkpoints (experiments.media.api)
     path("runs/<int:run_id>/media", run_media, name="api-run-media"),
     path("runs/<int:run_id>/checkpoints", run_checkpoints, name="api-run-checkpoints"),
     path(

@@ -5,7 +5,7 @@ import re
 from django.http import HttpRequest
 
 from experiments import services
-from experiments.api.decorators import api_view
+from experiments.api.http import api_view
 from experiments.api.serializers import run_dict, series_dict
 from experiments.errors import ApiError, NotFound
 from experiments.payloads import parse_batch, parse_dropped, parse_run_end, parse_run_start

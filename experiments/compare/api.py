@@ -1,4 +1,5 @@
-"""JSON API of baselines, metric directions and comparisons.
+"""JSON API of baselines, metric directions and comparisons (under ``/api/v1/``; their
+OpenAPI paths are in ``experiments.compare.openapi``).
 
 Reads accept an API key or a browser session; writes need an API key (the browser sets
 a baseline through the page's CSRF-protected form instead), so a session cannot be used
@@ -9,12 +10,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, QueryDict
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpRequest, QueryDict
 
 from experiments import services
-from experiments.api.decorators import api_view
-from experiments.baselines import (
+from experiments.api.http import api_view, by_method
+from experiments.compare.baselines import (
     baseline_active,
     baseline_clear,
     baseline_dict,
@@ -22,8 +22,9 @@ from experiments.baselines import (
     baseline_set,
     project_get_for_user,
 )
-from experiments.compare import BY_CHOICES, compare, comparison_dict, parse_side, reference_side, side_of_run
-from experiments.compare_curves import comparison_curves
+from experiments.compare.comparison import BY_CHOICES, compare, comparison_dict
+from experiments.compare.curves import comparison_curves
+from experiments.compare.sides import parse_side, reference_side, side_of_run
 from experiments.directions import direction_override_set, project_direction_table
 from experiments.errors import ApiError
 from experiments.models import Metric
@@ -73,12 +74,10 @@ def _baseline_write(request: HttpRequest, user, body=None, *, name: str) -> dict
     return _baseline_state(project)
 
 
-@csrf_exempt  # writes need an API key (no session), so no cross-site form can use them
-def project_baseline(request: HttpRequest, name: str) -> HttpResponse:
-    """GET the active baseline and its history; POST ``{"run": id}`` or ``{"group": "g"}``
-    to set it; DELETE to retire it (it stays in the history)."""
-    view = _baseline_read if request.method in ("GET", "HEAD") else _baseline_write
-    return view(request, name=name)
+# GET the active baseline and its history; POST ``{"run": id}`` or ``{"group": "g"}`` to
+# set it; DELETE to retire it (it stays in the history). Writes need an API key (no
+# session), so no cross-site form can use them.
+project_baseline = by_method(GET=_baseline_read, POST=_baseline_write, DELETE=_baseline_write)
 
 
 def _project_keys(project) -> list[str]:
@@ -105,12 +104,9 @@ def _directions_write(request: HttpRequest, user, body, name: str) -> dict:
     return {"project": project.name, "directions": project_direction_table(project, _project_keys(project))}
 
 
-@csrf_exempt
-def project_directions(request: HttpRequest, name: str) -> HttpResponse:
-    """GET every metric key's direction and its source; POST ``{"key", "direction"}``
-    to override one (``null`` goes back to the name's)."""
-    view = _directions_read if request.method in ("GET", "HEAD") else _directions_write
-    return view(request, name=name)
+# GET every metric key's direction and its source; POST ``{"key", "direction"}`` to
+# override one (``null`` goes back to the name's).
+project_directions = by_method(GET=_directions_read, POST=_directions_write)
 
 
 @dataclass

@@ -16,7 +16,7 @@ Definitions used everywhere (page, API, CLI):
 - *time to target*: the first step (and seconds after the run started) at which a run's
   curve reached the reference's best value.
 - The verdict on one metric uses the per-run values chosen by ``by`` (final or best):
-  with two or more runs on a side, a noise test (``experiments.noise``) decides between
+  with two or more runs on a side, a noise test (``experiments.compare.noise``) decides between
   better, worse and within noise; one run against one run has no noise estimate, and the
   verdict is the sign of the difference.
 """
@@ -27,104 +27,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
 
-from experiments import noise
-from experiments.baselines import baseline_active, group_runs
-from experiments.compare_curves import EXACT_POINTS, Curve, SeriesReader
-from experiments.compare_diffs import (
+from experiments.compare import noise
+from experiments.compare.curves import EXACT_POINTS, Curve, SeriesReader
+from experiments.compare.diffs import (
     RESOURCE_ROWS,
     class_deltas,
     config_diff,
     environment_diff,
     run_resources,
 )
+from experiments.compare.sides import Side, side_dict
 from experiments.directions import project_direction_table
 from experiments.errors import ApiError, NotFound
-from experiments.models import Metric, Project, Run
-from experiments.payloads import parse_int
-from experiments.selectors import runs_visible_to
+from experiments.jsonvalues import jsonable
+from experiments.models import Metric, Run
 
 MAX_SIDES = 12
 BY_CHOICES = ("final", "best")
-
-
-@dataclass
-class Side:
-    """One side of a comparison: a run, or a group of runs of one project."""
-
-    kind: str  # "run" | "group"
-    label: str
-    runs: list[Run]
-    group: str = ""
-
-    @property
-    def token(self) -> str:
-        return f"group:{self.group}" if self.kind == "group" else str(self.runs[0].pk)
-
-    @property
-    def project(self) -> Project:
-        return self.runs[0].project
-
-
-def side_of_run(run: Run) -> Side:
-    return Side(kind="run", label=run.name, runs=[run])
-
-
-def side_of_group(group: str, runs: list[Run]) -> Side:
-    return Side(kind="group", label=group, runs=runs, group=group)
-
-
-def parse_side(user: AbstractBaseUser, project: Project | None, token: str, field: str = "run") -> Side:
-    """A side from its token: a run id (``12``) or ``group:NAME`` (needs ``project``).
-    Raises ApiError/NotFound naming ``field``; another user's run is "not found"."""
-    token = str(token).strip()
-    if token.startswith("group:"):
-        name = token[len("group:") :]
-        if project is None:
-            raise ApiError("a group needs its project", field)
-        runs = group_runs(user, project, name)
-        if not runs:
-            raise NotFound(f"project {project.name!r} has no run in group {name!r}", field)
-        return side_of_group(name, runs)
-    if not token.isdigit():
-        raise ApiError(f"must be a run id or group:NAME, got {token[:60]!r}", field)
-    run_id = parse_int(token, field, minimum=1)
-    runs = runs_visible_to(user).filter(pk=run_id)
-    if project is not None:
-        runs = runs.filter(project=project)
-    run = runs.first()
-    if run is None:
-        raise NotFound(f"run {run_id} does not exist or is not yours", field)
-    return side_of_run(run)
-
-
-def baseline_side(user: AbstractBaseUser, project: Project, field: str = "against") -> Side:
-    """The project's active baseline as a side. NotFound (naming ``field``) when the
-    project has none, or its run or group is gone."""
-    baseline = baseline_active(project)
-    if baseline is None:
-        raise NotFound(
-            f"project {project.name!r} has no baseline; set one from a run's page, the API "
-            "or `python -m tracker baseline set RUN_OR_GROUP`",
-            field,
-        )
-    if baseline.group:
-        runs = group_runs(user, project, baseline.group)
-        if not runs:
-            raise NotFound(f"the baseline group {baseline.group!r} has no runs left", field)
-        return side_of_group(baseline.group, runs)
-    if baseline.run is None:
-        raise NotFound(f"the baseline run {baseline.label!r} was deleted; set another baseline", field)
-    return side_of_run(baseline.run)
-
-
-def reference_side(user: AbstractBaseUser, project: Project, token: str, field: str = "against") -> Side:
-    """``baseline`` (the project's), a run id, or ``group:NAME``."""
-    token = (token or "baseline").strip()
-    if token == "baseline":
-        return baseline_side(user, project, field)
-    return parse_side(user, project, token, field)
 
 
 # --- Per-run figures and their summaries ----------------------------------------------
@@ -433,31 +353,9 @@ def resources(reader: SeriesReader, sides: list[Side]) -> list[dict]:
 # --- JSON -------------------------------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON types, NaN/inf as the strings the rest of the API uses."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    return value
-
-
-def side_dict(side: Side) -> dict:
-    return {
-        "token": side.token,
-        "kind": side.kind,
-        "label": side.label,
-        "group": side.group or None,
-        "runs": [{"id": run.pk, "name": run.name, "status": run.status} for run in side.runs],
-    }
-
-
 def comparison_dict(result: Comparison, *, tolerance: float = 0.0, abs_tolerance: float = 0.0) -> dict:
-    """The comparison as the API returns it (``gate`` applied with the tolerances)."""
+    """The comparison as the API returns it (``gate`` applied with the tolerances), as
+    plain JSON: numpy numbers as Python's, NaN and ±inf spelled as every answer spells them."""
     metrics = []
     for row in result.metrics:
         row = {**row, "by": result.by}

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from experiments.compare.sides import Side
 from experiments.models import Metric, Run
-from experiments.queries import Series, metric_series
-
-if TYPE_CHECKING:
-    from experiments.compare import Side
+from experiments.queries import Series, fold_ranks, metric_series
 
 # Series up to this many points are read exactly for deltas, best steps and time to
 # target; longer ones through the downsampled view (min/max per bucket, so extremes and
@@ -35,33 +33,18 @@ class Curve:
     downsampled: bool = False
 
 
-def fold_ranks(series: Series, started: float) -> Curve:
-    """One line from the points of several ranks: per step the mean of the finite
-    values (NaN when any rank's value there was NaN/inf), their population std, and the
-    newest wall time, as seconds since ``started``."""
-    step = np.asarray(series.step, dtype=np.int64)
-    value = np.asarray(series.value, dtype=float)
-    wall = np.asarray(series.wall_time, dtype=float)
-    rank = np.asarray(series.rank, dtype=np.int64)
-    ranks = len(np.unique(rank)) if len(rank) else 0
-    if ranks <= 1:
-        order = np.argsort(step, kind="stable")
-        return Curve(step[order], value[order], wall[order] - started, downsampled=series.downsampled)
-    order = np.argsort(step, kind="stable")
-    step, value, wall = step[order], value[order], wall[order]
-    steps, start = np.unique(step, return_index=True)
-    finite = np.isfinite(value)
-    count = np.add.reduceat(np.ones(len(step)), start)
-    good = np.add.reduceat(finite.astype(float), start)
-    total = np.add.reduceat(np.where(finite, value, 0.0), start)
-    squares = np.add.reduceat(np.where(finite, value * value, 0.0), start)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / good
-        std = np.sqrt(np.maximum(squares / good - mean * mean, 0.0))
-    mean[good < count] = np.nan
-    std[good < 2] = np.nan
-    newest = np.maximum.reduceat(wall, start)
-    return Curve(steps, mean, newest - started, std=std, ranks=ranks, downsampled=series.downsampled)
+def run_curve(series: Series, started: float) -> Curve:
+    """A run's line from its points: several ranks folded into their mean
+    (``experiments.queries.fold_ranks``), wall times as seconds since ``started``."""
+    folded = fold_ranks(series)
+    return Curve(
+        folded.step,
+        folded.value,
+        folded.wall_time - started,
+        std=folded.std,
+        ranks=max(folded.ranks, 1),
+        downsampled=series.downsampled,
+    )
 
 
 def group_curve(curves: list[Curve], max_points: int) -> Curve:
@@ -140,7 +123,7 @@ class SeriesReader:
         cache_key = (metric.pk, None if exact else limit)
         if cache_key not in self._cache:
             series = metric_series(metric, max(limit, 1))
-            self._cache[cache_key] = fold_ranks(series, run.started_at.timestamp())
+            self._cache[cache_key] = run_curve(series, run.started_at.timestamp())
         return self._cache[cache_key]
 
     def side_curve(self, side: Side, key: str, limit: int) -> Curve | None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from experiments.compare.sides import Side
+from experiments.media.reads import confusion_matrix_last
 from experiments.models import Metric, Run
 from experiments.tables import flatten
-
-if TYPE_CHECKING:
-    from experiments.compare import Side
 
 
 def _side_values(side: Side, read) -> dict[str, dict]:
@@ -141,8 +140,6 @@ def last_confusion_matrix(run: Run) -> tuple[list[str], list[list[float]]] | Non
     """The labels and matrix (rows: true class, columns: predicted) of the run's newest
     confusion matrix (the ``val`` split's when there is one), or None; logged with
     ``tracker.log_confusion_matrix`` and stored as media (``experiments.media``)."""
-    from experiments.media import confusion_matrix_last
-
     return confusion_matrix_last(run)
 
 

@@ -1,5 +1,6 @@
 """The compare page (runs and groups against the baseline, or N runs side by side), its
-curves endpoint, and the forms that set a baseline from the browser."""
+curves endpoint, and the forms that set a baseline from the browser (templates/compare/,
+static/js/compare.js)."""
 
 import math
 from urllib.parse import urlencode
@@ -12,22 +13,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from dashboard.views.checks import checked
-from dashboard.views.formatting import fmt_duration, fmt_number
-from experiments.api.decorators import error_response, json_response
-from experiments.baselines import baseline_active, baseline_set
-from experiments.compare import (
-    Comparison,
-    Side,
-    baseline_side,
-    compare,
-    parse_side,
-    reference_side,
-    shared_keys,
-    side_dict,
-)
-from experiments.compare_curves import comparison_curves
-from experiments.errors import ApiError
+from experiments.api.http import checked, page_json
+from experiments.compare.baselines import baseline_active, baseline_set
+from experiments.compare.comparison import Comparison, compare, shared_keys
+from experiments.compare.curves import comparison_curves
+from experiments.compare.sides import Side, baseline_side, parse_side, reference_side, side_dict
+from experiments.errors import ApiError, NotFound
+from experiments.formatting import fmt_duration, fmt_number
 from experiments.selectors import projects_visible_to, runs_visible_to
 
 # The reference is drawn grey and dashed; sides take these colours in order.
@@ -307,21 +299,16 @@ def _page_context(request: HttpRequest, project, result: Comparison, keys: list[
     }
 
 
-@login_required
-@checked
-def compare_curves(request: HttpRequest, name: str) -> HttpResponse:
+@page_json
+def compare_curves(request: HttpRequest, name: str) -> dict:
     """The compare page's chart data for the metrics in ``key`` (all shared ones when
     none is given): every side's line and each side's delta to the reference."""
     project = projects_visible_to(request.user).filter(name=name).first()
     if project is None:
-        return error_response(f"project {name!r} does not exist or is not yours", "project", 404)
-    try:
-        reference, sides = _resolve(request, project)
-        keys = [k for k in request.GET.getlist("key") if k] or shared_keys(reference, sides)
-        curves = comparison_curves(reference, sides, keys, settings.TRACKER_CHART_POINTS)
-    except ApiError as exc:
-        return error_response(exc.message, exc.field, exc.status)
-    return json_response({"curves": curves})
+        raise NotFound(f"project {name!r} does not exist or is not yours", "project")
+    reference, sides = _resolve(request, project)
+    keys = [k for k in request.GET.getlist("key") if k] or shared_keys(reference, sides)
+    return {"curves": comparison_curves(reference, sides, keys, settings.TRACKER_CHART_POINTS)}
 
 
 @login_required

@@ -1,17 +1,16 @@
-"""The run page's media sections (static/js/run_media.js): confusion matrices, curves,
-model internals, system metrics and checkpoints. One JSON endpoint for the script, and
-checkpoint downloads behind the login."""
+"""The run page's media sections (templates/runs/_media.html, static/js/run_media.js):
+confusion matrices, curves, model internals, system metrics and checkpoints. One JSON
+endpoint for the script, and checkpoint downloads behind the login."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from dashboard.views.checks import checked
-from experiments import artifacts, media
-from experiments.api.decorators import error_response, json_response
-from experiments.api.media_views import checkpoint_file_response
-from experiments.errors import ApiError
+from experiments.api.http import checked, error_response, page_json
+from experiments.errors import ApiError, NotFound
+from experiments.media import artifacts, reads
+from experiments.media.api import checkpoint_file_response
 from experiments.models import Checkpoint, MediaKind, Run
 from experiments.payloads import parse_int
 from experiments.selectors import run_metrics, runs_visible_to
@@ -59,43 +58,35 @@ def media_page_index(run: Run) -> dict:
     summary = run.summary or {}
     return {
         "run": run.pk,
-        "media": media.media_index(run),
+        "media": reads.media_index(run),
         "keys": keys,
         "system": {name: summary.get(f"system/{name}") for name in SYSTEM_FACTS},
         "checkpoints": _checkpoints(run),
     }
 
 
-def _step(request: HttpRequest) -> int | None:
-    return parse_int(request.GET.get("step"), "step")
-
-
-@login_required
-@checked
-def run_media(request: HttpRequest, run_id: int) -> HttpResponse:
+@page_json
+def run_media(request: HttpRequest, run_id: int) -> dict:
     """``media.json``: the index, or one item: ``kind`` (+ ``name``, ``step``)."""
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
     kind = request.GET.get("kind", "")
     name = request.GET.get("name", "")
-    try:
-        step = _step(request)
-        if not kind:
-            return json_response(media_page_index(run))
-        if kind == MediaKind.CONFUSION_MATRIX:
-            data = media.confusion_matrix_view(run, name, step)
-        elif kind in (MediaKind.ROC_CURVE, MediaKind.PR_CURVE):
-            data = media.curves_view(run, kind, name, step)
-        elif kind == MediaKind.HISTOGRAM:
-            data = media.histogram_view(run, name)
-        elif kind == MediaKind.MODEL_SUMMARY:
-            data = media.model_summary_view(run)
-        else:
-            raise ApiError(f"must be one of {', '.join(MediaKind.values)}", "kind")
-    except ApiError as exc:
-        return error_response(exc.message, exc.field, exc.status)
+    step = parse_int(request.GET.get("step"), "step")
+    if not kind:
+        return media_page_index(run)
+    if kind == MediaKind.CONFUSION_MATRIX:
+        data = reads.confusion_matrix_view(run, name, step)
+    elif kind in (MediaKind.ROC_CURVE, MediaKind.PR_CURVE):
+        data = reads.curves_view(run, kind, name, step)
+    elif kind == MediaKind.HISTOGRAM:
+        data = reads.histogram_view(run, name)
+    elif kind == MediaKind.MODEL_SUMMARY:
+        data = reads.model_summary_view(run)
+    else:
+        raise ApiError(f"must be one of {', '.join(MediaKind.values)}", "kind")
     if data is None:
-        return error_response(f"run {run.pk} has no {kind} {name!r}".replace(" ''", ""), "name", 404)
-    return json_response(data)
+        raise NotFound(f"run {run.pk} has no {kind} {name!r}".replace(" ''", ""), "name")
+    return data
 
 
 @login_required

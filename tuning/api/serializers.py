@@ -3,7 +3,6 @@
 from django.http import HttpRequest
 from django.urls import reverse
 
-from experiments.api.serializers import json_float
 from tuning.models import Sweep, Trial
 from tuning.selectors import best_trial, progress
 
@@ -14,7 +13,7 @@ def trial_dict(trial: Trial) -> dict:
         "number": trial.number,
         "state": trial.state,
         "params": trial.params,
-        "value": json_float(trial.value),
+        "value": trial.value,
         "intermediate": trial.intermediate,
         "run_id": trial.run_id,
         "worker": trial.worker,

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from experiments.api.decorators import api_view
+from experiments.api.http import api_view
 from experiments.errors import ApiError, NotFound
 from tuning import services
 from tuning.api.serializers import sweep_dict, trial_dict
