@@ -244,7 +244,7 @@ def test_evidence_is_stored_as_json(owner):
         {"a": np.float64(1.5), "b": [math.nan, math.inf, -math.inf], "c": np.int64(3)}
     ) == {
         "a": 1.5,
-        "b": [None, "Infinity", "-Infinity"],
+        "b": ["NaN", "Infinity", "-Infinity"],
         "c": 3,
     }
 

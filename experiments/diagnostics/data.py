@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from experiments.models import Media, MediaKind, Metric, Run, RunStatus
-from experiments.queries import metric_series
+from experiments.queries import fold_ranks, metric_series
 
 MAX_POINTS = 3000
 LAYER_POINTS = 400
@@ -115,17 +115,8 @@ class RunData:
 
     def _read(self, metric: Metric, max_points: int) -> Curve:
         series = metric_series(metric, max_points)
-        step = np.asarray(series.step, dtype=np.int64)
-        value = np.asarray(series.value, dtype=np.float64)
-        if len(step) and len(set(series.rank)) > 1:
-            # Several ranks: their mean per step (NaN if any rank's value is NaN).
-            steps, inverse = np.unique(step, return_inverse=True)
-            sums = np.zeros(len(steps))
-            counts = np.zeros(len(steps))
-            np.add.at(sums, inverse, value)
-            np.add.at(counts, inverse, 1)
-            step, value = steps, sums / counts
-        return Curve(metric.key, step, value, series.downsampled)
+        folded = fold_ranks(series)  # several ranks: their mean per step, as charts draw it
+        return Curve(metric.key, folded.step, folded.value, series.downsampled)
 
     def find(self, splits: tuple[str, ...], names: tuple[str, ...]) -> str | None:
         """The first logged key spelled ``<split><sep><name>`` (``val/loss``, ``val_loss``),

@@ -3,11 +3,9 @@ dismissals) for the page, the API and the runs table, and dismissing them."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -18,6 +16,7 @@ from experiments.diagnostics.base import Finding
 from experiments.diagnostics.models import Finding as FindingRow
 from experiments.diagnostics.models import FindingDismissal, FindingSeverity, RunDiagnosis
 from experiments.errors import NotFound
+from experiments.jsonvalues import jsonable
 from experiments.models import Project, Run
 
 SEVERITIES = [FindingSeverity.CRITICAL, FindingSeverity.WARNING, FindingSeverity.INFO]
@@ -37,20 +36,9 @@ _CONTENT = (
 
 
 def json_safe(value: Any) -> Any:
-    """Evidence as JSON: numpy scalars as Python numbers, NaN as null, ±inf as the strings
-    the API uses for metric values."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-    return value
+    """Evidence as JSON: numpy scalars as Python numbers, NaN and ±inf as the strings every
+    answer spells them with (``experiments.jsonvalues``)."""
+    return jsonable(value)
 
 
 def _as_read(value: Any) -> Any:
