@@ -14,8 +14,6 @@ import numpy as np
 
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
-_NUMBERS = frozenset({int, float, type(None)})
-
 
 def nonfinite_text(value: float) -> str:
     """``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` for a non-finite float."""
@@ -24,15 +22,15 @@ def nonfinite_text(value: float) -> str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def _finite_numbers(items: list | tuple) -> bool:
-    """Whether ``items`` holds only ints, finite floats and None, told at C speed: the
-    sum of finite floats is finite unless it overflows, which takes the slow path."""
-    if not set(map(type, items)) <= _NUMBERS:
-        return False
+def _numbers_sum(items: list | tuple) -> int | float | None:
+    """The sum of ``items`` when they are all plain Python numbers, else None, told at C
+    speed: ``sum`` refuses None, strings and containers at once, and a numpy scalar or a
+    Decimal among them makes the sum one too."""
     try:
-        return math.isfinite(sum(filter(None, items)))
-    except OverflowError:  # an int too large for a float beside floats
-        return False
+        total = sum(items)
+    except (TypeError, OverflowError):  # not numbers; an int too large for a float
+        return None
+    return total if type(total) is int or type(total) is float else None
 
 
 def jsonable(value: Any) -> Any:
@@ -45,9 +43,12 @@ def jsonable(value: Any) -> Any:
     if kind is dict:
         return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
     if kind is list or kind is tuple:
-        if _finite_numbers(value):
+        total = _numbers_sum(value)
+        if total is None:
+            return [jsonable(v) for v in value]
+        if total - total == 0:  # finite: so is every item (an inf or a NaN never sums away)
             return value
-        return [jsonable(v) for v in value]
+        return [v if v - v == 0 else nonfinite_text(v) for v in value]
     if isinstance(value, np.generic):
         return jsonable(value.item())
     return value
