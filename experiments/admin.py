@@ -172,7 +172,7 @@ class ApiKeyAdmin(VisibleToStaff, admin.ModelAdmin):
         self.message_user(request, f"Revoked {n} key(s).", messages.SUCCESS)
 
 
-# --- Baselines and metric directions (experiments.baselines, experiments.directions) ---
+# --- Baselines and metric directions (experiments.compare.baselines, experiments.directions)
 
 
 @admin.register(Baseline)
