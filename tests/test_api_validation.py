@@ -3,6 +3,7 @@ and counts, routable project names, parameters checked before any work. Each inp
 here once answered 500 (or was stored half-written); now it gets a 4xx naming the field
 and nothing is stored."""
 
+import json
 import time
 
 import pytest
@@ -280,12 +281,12 @@ def test_the_depth_limit_is_a_setting_and_its_edge_is_accepted(client, api_key):
 
 def test_a_batch_with_100k_metric_keys_is_refused_by_its_cap_in_well_under_a_second(client, api_key, run_id):
     values = {f"layer{i}/grad_norm": 1.0 for i in range(100_000)}
-    body = {"writer": "w", "seq": 1, "rows": [[2, 1.0, values]]}
+    raw = json.dumps({"writer": "w", "seq": 1, "rows": [[2, 1.0, values]]}).encode()
     before = everything()
-    started = time.perf_counter()
-    r = post(client, f"/api/v1/runs/{run_id}/batches", body, api_key)
+    started = time.perf_counter()  # the server's work only: the body is encoded already
+    r = post(client, f"/api/v1/runs/{run_id}/batches", None, api_key, raw=raw)
     elapsed = time.perf_counter() - started
-    body = rejected(r, 413, "rows[0][2]", "100000 distinct metric keys", "10000", "TRACKER_MAX_BATCH_KEYS")
+    rejected(r, 413, "rows[0][2]", "100000 distinct metric keys", "10000", "TRACKER_MAX_BATCH_KEYS")
     assert elapsed < 1.0, elapsed
     assert everything() == before
 
