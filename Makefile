@@ -6,6 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The one address runs, pages and sweep trials use (dashboard/run.py, settings); set it
+# when clients reach the server another way (a proxy, another host name).
+TRACKER_PUBLIC_URL ?= http://$(HOST):$(PORT)
+export TRACKER_PUBLIC_URL
 PG_URL ?= postgres://postgres@127.0.0.1:5432/tracker
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 # Two test processes: most tests wait on servers, workers and browsers, not on the CPU.
@@ -32,11 +36,7 @@ migrate: install
 # unless DATABASE_URL / REDIS_URL say otherwise. Ctrl-C stops both.
 run: migrate
 	$(PY) manage.py bootstrap
-	@echo "Dashboard: http://$(HOST):$(PORT)/   (Ctrl-C stops the server and the worker)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) -m celery -A dashboard worker --beat --loglevel=INFO --concurrency=2 & \
-	$(PY) -m uvicorn dashboard.asgi:application --host $(HOST) --port $(PORT) --log-level info & \
-	wait
+	@$(PY) -m dashboard.run --host $(HOST) --port $(PORT)
 
 web: migrate
 	$(PY) -m uvicorn dashboard.asgi:application --host $(HOST) --port $(PORT)
@@ -73,6 +73,7 @@ browser:
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tests/import_cycles.py
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
