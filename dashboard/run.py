@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     # The children ignore the terminal's Ctrl-C (their own session): only we signal them, once.
-    children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in commands(args.host, args.port)]
+    cmds = commands(args.host, args.port)
+    children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in cmds]
     try:
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
