@@ -49,7 +49,7 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
+def env_list(name: str, default: list[str] | None) -> list[str] | None:
     raw = os.environ.get(name)
     if raw is None:
         return default

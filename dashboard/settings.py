@@ -4,6 +4,10 @@ With nothing set you get the embedded default (SQLite, in-memory channel layer, 
 worker on a filesystem broker, all under ``var/``). ``DATABASE_URL`` switches to
 PostgreSQL and ``REDIS_URL`` to Redis for both the channel layer and the Celery broker.
 See ``.env.example`` for every variable.
+
+This is the one module that reads the environment: every other module reads
+``django.conf.settings`` when it needs a value (never at import), and ``dashboard.checks``
+refuses values that cannot work (a negative interval, a limit of 0, ...).
 """
 
 import secrets
@@ -229,11 +233,6 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Periodic work, run by one `celery beat` (embedded in the `make run` worker with -B).
-CELERY_BEAT_SCHEDULE = {
-    "detect-crashed-runs": {"task": "experiments.tasks.runs_detect_crashed", "schedule": 30.0},
-}
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Ingestion limits: a request over these gets a 413/400 naming the limit.
 TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 16 * 1024 * 1024)
@@ -260,6 +259,52 @@ TRACKER_LIVE_INTERVAL = env_float("TRACKER_LIVE_INTERVAL", 0.25)
 TRACKER_CHART_POINTS = env_int("TRACKER_CHART_POINTS", 1500)
 # Diagnostics: a live run is analysed at most this often (s); 0 turns live passes off.
 TRACKER_DIAGNOSE_INTERVAL = env_float("TRACKER_DIAGNOSE_INTERVAL", 10.0)
+# Checkpoints: where their files live (empty: MEDIA_ROOT) and the largest one accepted.
+TRACKER_ARTIFACT_ROOT = env_str("TRACKER_ARTIFACT_ROOT", "")
+TRACKER_MAX_CHECKPOINT_BYTES = env_int("TRACKER_MAX_CHECKPOINT_BYTES", 2 * 1024**3)
+
+# --- Sweeps (tuning; read through tuning.conf) ------------------------------------------
+# The tracker server that trial processes log to: workers on other machines need an
+# address they can reach, not the web server's own bind address.
+TRACKER_SERVER_URL = env_str("TRACKER_SERVER_URL", "http://127.0.0.1:8000")
+# An explicit SQLAlchemy URL for Optuna's storage; empty: the project's own database.
+TUNING_STORAGE_URL = env_str("TUNING_STORAGE_URL", "")
+# Module prefixes sweeps may run, an allowlist: empty allows nothing. Unset (None), the
+# embedded default (`make run` on one machine) allows the shipped examples and a deployment
+# nothing (tuning.conf.entry_point_modules): a deployment lists its own.
+TUNING_ENTRY_POINT_MODULES = env_list("TUNING_ENTRY_POINT_MODULES", None)
+# Extra worker environment variables trial processes get (``NAME_*`` is a prefix).
+TUNING_TRIAL_ENV_PASSTHROUGH = env_list("TUNING_TRIAL_ENV_PASSTHROUGH", [])
+# Seconds: how often a supervising worker reads the objective and beats the trial's
+# heartbeat; how long a silent trial has before it is failed as lost (longer than the
+# heartbeat interval); the period of the recovery every worker (and beat) runs; the longest
+# a trial may run; how long a stopped trial may take to notice before it is killed.
+TUNING_POLL_INTERVAL = env_float("TUNING_POLL_INTERVAL", 0.5)
+TUNING_HEARTBEAT_INTERVAL = env_float("TUNING_HEARTBEAT_INTERVAL", 5.0)
+TUNING_GRACE_PERIOD = env_float("TUNING_GRACE_PERIOD", 60.0)
+TUNING_WATCHDOG_INTERVAL = env_float("TUNING_WATCHDOG_INTERVAL", 15.0)
+TUNING_TRIAL_TIMEOUT = env_float("TUNING_TRIAL_TIMEOUT", 24 * 3600.0)
+TUNING_STOP_TIMEOUT = env_float("TUNING_STOP_TIMEOUT", 120.0)
+# The SDK's flush and heartbeat intervals in trial processes (s): short, so the objective
+# reaches the pruner, and its answer ``should_stop()``, within about a second.
+TUNING_CHILD_FLUSH_INTERVAL = env_float("TUNING_CHILD_FLUSH_INTERVAL", 0.25)
+TUNING_CHILD_HEARTBEAT_INTERVAL = env_float("TUNING_CHILD_HEARTBEAT_INTERVAL", 1.0)
+
+# --- Celery: periodic work and time limits, declared here only --------------------------
+# Run by one `celery beat` (embedded in the `make run` worker with -B).
+CELERY_BEAT_SCHEDULE = {
+    "detect-crashed-runs": {"task": "experiments.tasks.runs_detect_crashed", "schedule": 30.0},
+    # Beat is not needed for it: every worker also recovers lost trials (tuning.recovery).
+    "tuning: sweeps watchdog": {"task": "tuning.tasks.sweeps_watchdog", "schedule": TUNING_WATCHDOG_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# A trial's slot task outlives the trial's own timeout (the supervisor enforces that one).
+CELERY_TASK_ANNOTATIONS = {
+    "tuning.tasks.trial_run": {
+        "soft_time_limit": TUNING_TRIAL_TIMEOUT + 300,
+        "time_limit": TUNING_TRIAL_TIMEOUT + 600,
+    },
+}
 
 # Django's own body cap must not undercut ours; ours is checked in the API decorator.
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACKER_MAX_BODY_BYTES + 1024

@@ -86,7 +86,16 @@ class Coalescer:
         asyncio.get_running_loop().call_later(self.interval, self._interval_ended, group)
 
 
-_coalescer = Coalescer(settings.TRACKER_LIVE_INTERVAL)
+_coalescer: Coalescer | None = None
+
+
+def _get_coalescer() -> Coalescer:
+    """The process's coalescer, made on first use: ``TRACKER_LIVE_INTERVAL`` is read then,
+    not at import."""
+    global _coalescer
+    if _coalescer is None:
+        _coalescer = Coalescer(settings.TRACKER_LIVE_INTERVAL)
+    return _coalescer
 
 
 def _project_event(run_id: int, event: dict) -> dict:
@@ -96,8 +105,9 @@ def _project_event(run_id: int, event: dict) -> dict:
 
 
 async def _publish(run_id: int, project_id: int, event: dict) -> None:
-    await _coalescer.publish(run_group(run_id), event)
-    await _coalescer.publish(project_group(project_id), _project_event(run_id, event))
+    coalescer = _get_coalescer()
+    await coalescer.publish(run_group(run_id), event)
+    await coalescer.publish(project_group(project_id), _project_event(run_id, event))
 
 
 def publish_run_event(run_id: int, project_id: int, event: dict) -> None:

@@ -54,7 +54,7 @@ def test_by_default_the_attacks_entry_point_is_refused_naming_the_field_and_the_
     client, owner, api_key, monkeypatch, settings
 ):
     grant_run_sweeps(owner)  # even for a user who may run sweeps
-    monkeypatch.delenv("TUNING_ENTRY_POINT_MODULES")  # the operator set nothing
+    settings.TUNING_ENTRY_POINT_MODULES = None  # the operator set nothing
     settings.EMBEDDED = False  # a deployment (DATABASE_URL set): nothing is allowed
     response = post(client, "/api/v1/sweeps", {**BODY, "entry_point": ATTACK}, api_key)
     assert (response.status_code, response.json()["field"]) == (400, "entry_point")
@@ -82,15 +82,54 @@ def test_prefixes_match_whole_module_names_only():
     assert not module_allowed("examples", [])
 
 
-def test_unset_the_embedded_default_allows_the_examples_and_a_deployment_nothing(monkeypatch, settings):
-    monkeypatch.delenv("TUNING_ENTRY_POINT_MODULES")
+SETTINGS_OF_A_PROCESS = """
+import django, json
+django.setup()
+from tuning import conf
+print(json.dumps(conf.entry_point_modules()))
+"""
+
+
+def entry_point_modules_of_a_process(**env: str | None) -> list[str]:
+    """``conf.entry_point_modules()`` in a fresh process whose environment differs from this
+    one by ``env`` (None: unset), as the project's settings module reads it at start."""
+    import os
+    import subprocess
+
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    for name, value in env.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    out = subprocess.run(
+        [sys.executable, "-c", SETTINGS_OF_A_PROCESS], env=environ, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_unset_the_embedded_default_allows_the_examples_and_a_deployment_nothing(settings):
+    settings.TUNING_ENTRY_POINT_MODULES = None  # unset
     settings.EMBEDDED = True  # no DATABASE_URL: `make run`
     assert conf.entry_point_modules() == ["examples"]
     settings.EMBEDDED = False
     assert conf.entry_point_modules() == []
-    monkeypatch.setenv("TUNING_ENTRY_POINT_MODULES", "")  # explicitly empty: nothing
+    settings.TUNING_ENTRY_POINT_MODULES = []  # explicitly empty: nothing
     settings.EMBEDDED = True
     assert conf.entry_point_modules() == []
+
+
+def test_the_settings_module_reads_the_allowlist_from_the_environment():
+    assert entry_point_modules_of_a_process(TUNING_ENTRY_POINT_MODULES=None, DATABASE_URL=None) == [
+        "examples"
+    ]
+    deployment = "postgres://tracker@db.invalid:5432/tracker"  # settings only: never connected to
+    assert entry_point_modules_of_a_process(TUNING_ENTRY_POINT_MODULES=None, DATABASE_URL=deployment) == []
+    assert entry_point_modules_of_a_process(TUNING_ENTRY_POINT_MODULES="", DATABASE_URL=None) == []
+    assert entry_point_modules_of_a_process(TUNING_ENTRY_POINT_MODULES="mylab, examples") == [
+        "mylab",
+        "examples",
+    ]
 
 
 @pytest.mark.django_db

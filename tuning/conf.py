@@ -1,88 +1,89 @@
-"""Settings of the sweeps app, each read as ``getattr(settings, NAME)`` with an
-environment-variable default, so a deployment sets them in either place and the project's
-settings module need not know about them.
-
-Functions rather than constants: tests and workers change the environment before Django
-reads it, and a value read at import would be stale.
+"""Settings of the sweeps app, read from ``django.conf.settings`` when asked (tests
+override them there). ``dashboard/settings.py`` declares each, from the environment, and
+``dashboard.checks`` refuses values that cannot work.
 """
 
 from django.conf import settings
 
-from dashboard.env import env_float, env_list, env_str
+
+def _number(value: float) -> str:
+    """An SDK environment value: ``1`` rather than ``1.0``."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _get(name: str, default):
-    return getattr(settings, name, default)
+def _names(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def server_url() -> str:
-    """The tracker server that trial processes log to (``TRACKER_SERVER_URL``). Workers on
-    other machines need an address they can reach, not the web server's own bind address."""
-    return str(_get("TRACKER_SERVER_URL", env_str("TRACKER_SERVER_URL", "http://127.0.0.1:8000"))).rstrip("/")
+    """The tracker server that trial processes log to (``TRACKER_SERVER_URL``)."""
+    return str(settings.TRACKER_SERVER_URL).rstrip("/")
 
 
 def storage_url() -> str:
     """An explicit SQLAlchemy URL for Optuna's storage (``TUNING_STORAGE_URL``); empty means
     the project's own database."""
-    return str(_get("TUNING_STORAGE_URL", env_str("TUNING_STORAGE_URL", "")))
+    return str(settings.TUNING_STORAGE_URL)
 
 
 def poll_interval() -> float:
     """How often a supervising worker reads the trial's objective and checks its child."""
-    return float(_get("TUNING_POLL_INTERVAL", env_float("TUNING_POLL_INTERVAL", 0.5)))
+    return float(settings.TUNING_POLL_INTERVAL)
 
 
 def heartbeat_interval() -> float:
     """How often a supervising worker proves it is alive on the trial's row."""
-    return float(_get("TUNING_HEARTBEAT_INTERVAL", env_float("TUNING_HEARTBEAT_INTERVAL", 5.0)))
+    return float(settings.TUNING_HEARTBEAT_INTERVAL)
 
 
 def grace_period() -> float:
     """A running trial whose worker has been silent this long is failed ("worker lost")."""
-    return float(_get("TUNING_GRACE_PERIOD", env_float("TUNING_GRACE_PERIOD", 60.0)))
+    return float(settings.TUNING_GRACE_PERIOD)
 
 
 def watchdog_interval() -> float:
-    """Period of the beat task that fails lost trials and restarts idle sweeps."""
-    return float(_get("TUNING_WATCHDOG_INTERVAL", env_float("TUNING_WATCHDOG_INTERVAL", 15.0)))
+    """Period of the recovery that fails lost trials and restarts idle sweeps."""
+    return float(settings.TUNING_WATCHDOG_INTERVAL)
 
 
 def trial_timeout() -> float:
     """A trial running longer than this is killed and failed (seconds; default one day)."""
-    return float(_get("TUNING_TRIAL_TIMEOUT", env_float("TUNING_TRIAL_TIMEOUT", 24 * 3600.0)))
+    return float(settings.TUNING_TRIAL_TIMEOUT)
 
 
 def stop_timeout() -> float:
     """After asking a trial to stop (pruned, sweep stopped), how long its training may take
     to notice before the process is killed."""
-    return float(_get("TUNING_STOP_TIMEOUT", env_float("TUNING_STOP_TIMEOUT", 120.0)))
+    return float(settings.TUNING_STOP_TIMEOUT)
 
 
 def child_sdk_env() -> dict[str, str]:
     """SDK settings for trial processes: a short flush interval makes the objective reach
     the pruner, and the pruner's answer reach ``should_stop()``, within about a second."""
-    flush = str(_get("TUNING_CHILD_FLUSH_INTERVAL", env_str("TUNING_CHILD_FLUSH_INTERVAL", "0.25")))
-    heartbeat = str(_get("TUNING_CHILD_HEARTBEAT_INTERVAL", env_str("TUNING_CHILD_HEARTBEAT_INTERVAL", "1")))
-    return {"TRACKER_FLUSH_INTERVAL": flush, "TRACKER_HEARTBEAT_INTERVAL": heartbeat}
+    return {
+        "TRACKER_FLUSH_INTERVAL": _number(settings.TUNING_CHILD_FLUSH_INTERVAL),
+        "TRACKER_HEARTBEAT_INTERVAL": _number(settings.TUNING_CHILD_HEARTBEAT_INTERVAL),
+    }
 
 
 def entry_point_modules() -> list[str]:
-    """Module prefixes that sweeps may run (``TUNING_ENTRY_POINT_MODULES``, comma separated).
-    An explicit allowlist: empty allows nothing. Unset, the embedded default (no
-    ``DATABASE_URL``: ``make run`` on one machine) allows the shipped ``examples``, so its
-    demonstration sweep runs; a deployment lists its own training packages."""
-    default = ["examples"] if getattr(settings, "EMBEDDED", False) else []
-    value = _get("TUNING_ENTRY_POINT_MODULES", env_list("TUNING_ENTRY_POINT_MODULES", default))
-    return [value] if isinstance(value, str) else list(value)
+    """Module prefixes that sweeps may run (``TUNING_ENTRY_POINT_MODULES``): an explicit
+    allowlist, empty allows nothing. Unset (None), the embedded default (no ``DATABASE_URL``:
+    ``make run`` on one machine) allows the shipped ``examples``, so its demonstration sweep
+    runs; a deployment lists its own training packages."""
+    value = settings.TUNING_ENTRY_POINT_MODULES
+    if value is None:
+        return ["examples"] if settings.EMBEDDED else []
+    return _names(value)
 
 
 def trial_env_passthrough() -> list[str]:
     """Extra environment variables of the worker that trial processes get
-    (``TUNING_TRIAL_ENV_PASSTHROUGH``, comma separated names; ``NAME_*`` matches a prefix),
-    on top of ``TRIAL_ENV_BASE``. The server's own secrets (``NEVER_PASSED``) are never
-    passed, even when listed."""
-    value = _get("TUNING_TRIAL_ENV_PASSTHROUGH", env_list("TUNING_TRIAL_ENV_PASSTHROUGH", []))
-    return [value] if isinstance(value, str) else list(value)
+    (``TUNING_TRIAL_ENV_PASSTHROUGH``, ``NAME_*`` matches a prefix), on top of
+    ``TRIAL_ENV_BASE``. The server's own secrets (``NEVER_PASSED``) are never passed, even
+    when listed."""
+    return _names(settings.TUNING_TRIAL_ENV_PASSTHROUGH)
 
 
 # What a trial process gets of its worker's environment, whoever runs the worker: what a

@@ -5,6 +5,9 @@ When a worker is ready (Celery's ``worker_ready``) it runs
 seconds while it lives, in a daemon thread of its main process. A trial whose worker was
 SIGKILLed is then failed and replaced about ``TUNING_GRACE_PERIOD`` after its last
 heartbeat by any live worker, idle or busy; beat, when it runs, does the same.
+
+``start`` and ``stop`` are connected to ``worker_ready`` / ``worker_shutdown`` in
+``TuningConfig.ready``.
 """
 
 from __future__ import annotations
@@ -12,18 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
 from django.db import connection
 
-from tuning import conf
+from tuning import conf, services
 
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
 def recover_once() -> None:
-    from tuning import services
-
     try:
         recovered = services.trials_recover_lost()
         if recovered.lost or recovered.restarted:
@@ -46,12 +46,12 @@ def _loop() -> None:
             return
 
 
-@worker_ready.connect
-def _start(**kwargs) -> None:
+def start(**kwargs) -> None:
+    """Receiver of ``worker_ready``: the recovery thread of this worker."""
     _stop.clear()
     threading.Thread(target=_loop, name="tuning-recovery", daemon=True).start()
 
 
-@worker_shutdown.connect
-def _shutdown(**kwargs) -> None:
+def stop(**kwargs) -> None:
+    """Receiver of ``worker_shutdown``."""
     _stop.set()

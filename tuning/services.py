@@ -6,6 +6,9 @@ trial (at most ``parallelism`` running, at most ``n_trials`` in all), runs it an
 enqueues its successor; extra tasks find no free slot and end, so an over-enqueue is
 harmless and self-correcting. A slot whose worker dies is replaced when its trial is
 declared lost (no heartbeat for ``TUNING_GRACE_PERIOD``).
+
+Services never import the tasks: a slot or a study deletion is asked for with a signal
+(``tuning.signals``) after the commit, and ``tuning.tasks`` enqueues it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from experiments.models import ApiKey, Project, Run, RunStatus
-from tuning import conf
+from tuning import conf, signals
 from tuning.entrypoints import refusal
 from tuning.errors import SpecError
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
@@ -42,10 +45,9 @@ class Counts:
 
 
 def _enqueue(sweep_id: int, slots: int) -> None:
-    from tuning.tasks import trial_run
-
+    """``slots`` more slot tasks, once the transaction commits (``tuning.signals``)."""
     for _ in range(max(0, slots)):
-        transaction.on_commit(lambda: trial_run.delay(sweep_id))
+        transaction.on_commit(lambda: signals.slot_wanted.send(sender=Sweep, sweep_id=sweep_id))
 
 
 def _request_stop(runs: list[int]) -> None:
@@ -121,8 +123,6 @@ def sweep_stop(*, sweep: Sweep) -> Sweep:
 def sweep_delete(*, sweep: Sweep) -> None:
     """Delete a sweep and its trial rows (the trials' runs stay in the project), stop its
     running trials, and drop its Optuna study."""
-    from tuning.tasks import study_delete
-
     with transaction.atomic():
         running = sweep.trials.filter(state=TrialState.RUNNING).values_list("run_id", flat=True)
         _request_stop([r for r in running if r is not None])
@@ -133,7 +133,7 @@ def sweep_delete(*, sweep: Sweep) -> None:
         was_started = sweep.started_at is not None
         sweep.delete()
         if was_started:
-            transaction.on_commit(lambda: study_delete.delay(name))
+            transaction.on_commit(lambda: signals.study_unused.send(sender=Sweep, study_name=name))
 
 
 # -- slots and trials (run by the workers) ---------------------------------------------

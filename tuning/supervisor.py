@@ -60,7 +60,7 @@ class Watch:
 
 
 def trial_dir(trial_id: int) -> Path:
-    root = Path(getattr(settings, "VAR_DIR", "/tmp")) / "tuning"
+    root = Path(settings.VAR_DIR) / "tuning"
     path = root / f"trial-{trial_id}"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,13 +1,17 @@
 """Celery tasks of sweeps: thin, loading by id. ``trial_run`` is one turn of a slot (see
 ``tuning.services``); ``sweeps_watchdog`` runs on beat and recovers from dead workers,
 as every worker does without beat (``tuning.recovery``).
+
+The receivers at the end enqueue what the services ask for (``tuning.signals``); they and
+the recovery thread are connected in ``TuningConfig.ready``. Time limits of ``trial_run``
+follow ``TUNING_TRIAL_TIMEOUT`` and the watchdog's period ``TUNING_WATCHDOG_INTERVAL``:
+both are declared in ``dashboard/settings.py`` (``CELERY_TASK_ANNOTATIONS``,
+``CELERY_BEAT_SCHEDULE``).
 """
 
-from celery import current_app, shared_task
+from celery import shared_task
 
-# Importing the recovery module connects it to worker_ready: a worker that loads its
-# tasks recovers lost trials, beat or no beat.
-from tuning import conf, recovery  # noqa: F401
+from tuning import services
 
 
 @shared_task(
@@ -15,11 +19,9 @@ from tuning import conf, recovery  # noqa: F401
     # idle one. If the worker dies the watchdog re-creates the slot; a broker that
     # redelivers the message later only adds a stray slot, which finds none free.
     acks_late=True,
-    soft_time_limit=conf.trial_timeout() + 300,
-    time_limit=conf.trial_timeout() + 600,
 )
 def trial_run(sweep_id: int) -> str | None:
-    from tuning.supervisor import run_slot
+    from tuning.supervisor import run_slot  # Optuna and the supervisor: in workers only
 
     return run_slot(sweep_id)
 
@@ -28,8 +30,6 @@ def trial_run(sweep_id: int) -> str | None:
 def sweeps_watchdog() -> dict:
     """Recover from dead workers (``tuning.services.trials_recover_lost``) when beat runs.
     Beat is not needed for it: every worker also runs the recovery (``tuning.recovery``)."""
-    from tuning import services
-
     recovered = services.trials_recover_lost()
     return {"lost": recovered.lost, "restarted": recovered.restarted}
 
@@ -41,5 +41,11 @@ def study_delete(study_name: str) -> bool:
     return delete_study(study_name)
 
 
-# The watchdog registers itself with beat: no central schedule to edit for it.
-current_app.add_periodic_task(conf.watchdog_interval(), sweeps_watchdog.s(), name="tuning: sweeps watchdog")
+def enqueue_slot(sender, sweep_id: int, **kwargs) -> None:
+    """Receiver of ``tuning.signals.slot_wanted``."""
+    trial_run.delay(sweep_id)
+
+
+def enqueue_study_delete(sender, study_name: str, **kwargs) -> None:
+    """Receiver of ``tuning.signals.study_unused``."""
+    study_delete.delay(study_name)

@@ -3,8 +3,8 @@
 
 An upload streams to a temporary file beside its final name while it is hashed, so
 memory stays flat whatever the size; it becomes visible (rename, then row) only once its
-size and SHA-256 match what the client declared. Settings, read with defaults so the
-settings module needs no change: ``TRACKER_MAX_CHECKPOINT_BYTES`` (2 GiB).
+size and SHA-256 match what the client declared. Settings (``dashboard/settings.py``):
+``TRACKER_ARTIFACT_ROOT``, ``TRACKER_MAX_CHECKPOINT_BYTES`` (2 GiB).
 """
 
 import hashlib
@@ -36,11 +36,11 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def artifact_root() -> Path:
-    return Path(getattr(settings, "TRACKER_ARTIFACT_ROOT", None) or settings.MEDIA_ROOT)
+    return Path(settings.TRACKER_ARTIFACT_ROOT or settings.MEDIA_ROOT)
 
 
 def max_checkpoint_bytes() -> int:
-    return int(getattr(settings, "TRACKER_MAX_CHECKPOINT_BYTES", 2 * 1024**3))
+    return int(settings.TRACKER_MAX_CHECKPOINT_BYTES)
 
 
 @dataclass
