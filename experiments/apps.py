@@ -13,6 +13,16 @@ class ExperimentsConfig(AppConfig):
         events.subscribe(live.publish_run_event)
         events.subscribe(tasks.on_run_event)
         self._register_api_paths()
+        self._register_checks()
+
+    def _register_checks(self) -> None:
+        """The project's settings checks (``dashboard.checks``): the settings module is the
+        project's, not an app's, so the core app registers them."""
+        from django.core import checks
+
+        from dashboard.checks import check_settings
+
+        checks.register(check_settings)
 
     def _register_api_paths(self) -> None:
         """Each area's endpoints in /api/v1/openapi.json (``experiments.api.openapi``)."""
