@@ -1,7 +1,8 @@
 from django.urls import path
 
-from experiments.api import diagnostics_views, openapi, views
+from experiments.api import openapi, views
 from experiments.compare import api as compare_views
+from experiments.diagnostics import api as diagnostics_views
 from experiments.media.api import run_checkpoint_file, run_checkpoints, run_media
 
 urlpatterns = [
@@ -28,7 +29,7 @@ urlpatterns = [
         run_checkpoint_file,
         name="api-run-checkpoint-file",
     ),
-    # Diagnostics (experiments.api.diagnostics_views)
+    # Diagnostics (experiments.diagnostics.api)
     path("runs/<int:run_id>/findings", diagnostics_views.run_findings, name="api-run-findings"),
     path(
         "runs/<int:run_id>/findings/<int:finding_id>/dismiss",

@@ -8,6 +8,7 @@ numbers and what to try.
 - ``runner.run_diagnose``: one pass over a run; ``store``: the stored findings;
 - ``schedule``: when passes run (coalesced while live, and at the end);
 - ``models``, ``admin``, ``tasks``: the app's rows, their admin, its Celery task;
+- ``api``, ``openapi``: its JSON API views and their OpenAPI paths;
 - ``apps``: subscribes ``schedule`` and ``tasks`` to run events (``experiments.events``).
 
 Importing this package does nothing: listeners are wired in ``DiagnosticsConfig.ready``.

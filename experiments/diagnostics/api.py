@@ -1,5 +1,6 @@
-"""API views for diagnostics: a run's findings (the Health panel reads the same), the
-project's per-run summary (the runs table's badges), and dismissing a finding."""
+"""API views of diagnostics (under ``/api/v1/``; their OpenAPI paths are in
+``experiments.diagnostics.openapi``): a run's findings (the Health panel reads the same),
+the project's per-run summary (the runs table's badges), and dismissing a finding."""
 
 from typing import Any
 

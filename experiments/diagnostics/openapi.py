@@ -1,5 +1,5 @@
-"""OpenAPI paths of diagnostics (``experiments.api.diagnostics_views``). Registered by
-``experiments.apps``; they go with the views when diagnostics becomes its own app."""
+"""OpenAPI paths of diagnostics (``experiments.diagnostics.api``), registered by
+``DiagnosticsConfig.ready``."""
 
 from experiments.api.openapi import NAME, RUN_ID, WRITE_ERRORS, errors, json_content, query
 
