@@ -22,7 +22,11 @@ When is a refusal for good? ``classify`` sorts every failed request into one of 
   server is away), 401/403/404 (the key or the run, not the batch), a redirect (the
   server's address is wrong). The batch keeps its place and is retried with back-off.
 
-File format: one line per set-aside batch, ``<seq>\\t<points>\\t<reason>\\t<body>\\n``.
+``Rules`` applies this to a line of items sent oldest first by a background thread (the
+sender's batches, the uploader's media and checkpoints); ``deliver`` to one item at a time
+in the blocking loops of ``tracker sync``.
+
+File format (batches): one line per set-aside batch, ``<seq>\\t<points>\\t<reason>\\t<body>\\n``.
 ``reason`` is a JSON object (JSON escapes tabs, so it never holds one): the HTTP status,
 the server's message and field, the number of tries, the time. ``body`` is the exact
 request body, so a retry sends the same bytes. A later line for the same seq supersedes
@@ -35,12 +39,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tracker import _json
+from tracker.backoff import Backoff
 from tracker.transport import RequestFailed
 
 REFUSED = "refused"
@@ -58,6 +63,118 @@ def classify(exc: RequestFailed) -> str:
     if status is None or status < 400 or status in _WAIT_ON:
         return WAIT
     return SERVER_ERROR if status >= 500 else REFUSED
+
+
+# What ``Rules.refused`` decides about an item whose request failed (not ``WAIT``).
+SET_ASIDE = "set_aside"  # for good: keep it aside, the others go on
+LATER = "later"  # it waits its own back-off (``not_before``); the ones behind it go on
+PROBE = "probe"  # as LATER, but first ask the server (another request) whether it works
+
+
+class Rules:
+    """The rules above for one line of items sent oldest first by one thread.
+
+    An item is anything with ``tries``, ``ok_mark`` and ``not_before`` attributes
+    (``spool.Entry``, ``uploader.Item``): how often the server answered it with a 5xx
+    while answering other requests, the answered-count at its last failure, and when it
+    may be sent again. The sending loop calls ``begin`` at the start of a pass,
+    ``answered`` each time the server answers a request (an item stored, a probe),
+    ``refused`` when an item's request fails in a way ``classify`` does not call ``WAIT``,
+    ``forget`` when an item leaves the line, and sends ``next_due`` (None: nothing may go
+    now; sleep until ``due_at``). ``unresolved`` at the end of a pass: probe once.
+    """
+
+    def __init__(self, after: int, delay: Callable[[int], float]):
+        self.after = after
+        self.delay = delay
+        self.ok = 0  # requests the server answered
+        self.waiting: set[Any] = set()  # items answered 5xx, each waiting its own back-off
+        self.unresolved = False  # an item was answered 5xx and nothing was answered since
+
+    def begin(self) -> None:
+        self.unresolved = False
+
+    def answered(self) -> None:
+        self.ok += 1
+        self.unresolved = False
+
+    def refused(self, item: Any, exc: RequestFailed, now: float, *, at_once: bool = False) -> str:
+        """``SET_ASIDE``, ``LATER`` or ``PROBE`` for ``item`` after ``exc`` (not ``WAIT``).
+
+        A 4xx about the item: at once. A 5xx counts a try only if the server answered
+        some other request since the item's previous one (the first counts too), so a
+        server that answers nothing never gets anything set aside. ``at_once``: the item
+        may be sent again right away (``finish()``), the try is counted all the same.
+        """
+        if classify(exc) == REFUSED:
+            self.answered()  # an answer about this item: the server itself works
+            return SET_ASIDE
+        if item.tries == 0 or self.ok > item.ok_mark:
+            item.tries += 1
+        item.ok_mark = self.ok
+        if item.tries >= self.after:
+            return SET_ASIDE
+        item.not_before = now + (0.0 if at_once else self.delay(item.tries))
+        self.waiting.add(item)
+        if self.unresolved:
+            return PROBE
+        self.unresolved = True
+        return LATER
+
+    def forget(self, item: Any) -> None:
+        self.waiting.discard(item)
+
+    def retry_now(self) -> None:
+        """Let every waiting item go at once (``finish()``); tries stay counted."""
+        for item in self.waiting:
+            item.not_before = 0.0
+
+    def next_due(self, pending: Sequence[Any], now: float) -> Any:
+        """The oldest pending item that may be sent now, or None."""
+        if not self.waiting:
+            return pending[0] if pending else None
+        for item in pending:
+            if item.not_before <= now:
+                return item
+        return None
+
+    def due_at(self, pending: Sequence[Any], retry_at: float) -> float:
+        """When the next pending item may be sent (``retry_at``: the line's own back-off;
+        infinity when nothing is pending)."""
+        if not pending:
+            return float("inf")
+        if len(self.waiting) < len(pending):
+            return retry_at
+        return max(retry_at, min(item.not_before for item in self.waiting))
+
+
+def deliver(
+    send: Callable[[], Any], probe: Callable[[], bool], *, tries: int, backoff: Backoff, attempts: int = 6
+) -> tuple[RequestFailed, int] | None:
+    """Send one item, blocking (``tracker sync``): None once the server has it; (its
+    answer, tries) when it refuses it for good (a 4xx about it at once, a 5xx after
+    ``tries`` answers while ``probe`` succeeded each time). Raises ``RequestFailed``
+    when the server stays away (``attempts`` waits) or refuses the key or the run."""
+    counted = waited = 0
+    while True:
+        try:
+            send()
+            return None
+        except RequestFailed as exc:
+            kind = classify(exc)
+            if kind == REFUSED:
+                return exc, 1
+            if kind == SERVER_ERROR and probe():
+                counted += 1
+                if counted >= tries:
+                    return exc, counted
+            elif not exc.retryable:
+                raise
+            else:
+                waited += 1
+                if waited >= attempts:
+                    raise
+            backoff.sleep(exc.retry_after)
 
 
 def reason_of(exc: RequestFailed, tries: int) -> dict[str, Any]:

@@ -19,26 +19,22 @@ around network I/O).
 from __future__ import annotations
 
 import logging
-import os
-import random
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker import _json, quarantine
+from tracker import _current, _json, quarantine
 from tracker._env import Settings
+from tracker.backoff import Backoff
 from tracker.spool import Entry, Spool
 from tracker.transport import HttpClient, RequestFailed, run_path
 
 logger = logging.getLogger("tracker")
-
-_MAX_RETRY_AFTER = 600.0
 
 Row = tuple[int, float, dict[str, Any]]
 
@@ -99,7 +95,7 @@ class Sender:
         self._wake_at = max(1, min(settings.batch_max_points, settings.max_pending_points // 4))
         self._batches_path = run_path(run_id, "batches") if run_id is not None else ""
         self._fresh_state()
-        _SENDERS.add(self)
+        _current.reset_after_fork(self)
 
     def _fresh_state(self) -> None:
         """Per-process state: built at start and again in a forked child."""
@@ -120,13 +116,10 @@ class Sender:
         self._loop_done = False
         self._abandoned = False
         self._deadline = float("inf")
-        self._failures = 0
-        self._retry_at = 0.0
-        self._server_asked_until = 0.0  # a Retry-After: honoured even by finish()
-        # Requests the server answered (batches, probes): a batch answered 5xx counts a
-        # try only if this moved since its previous failure (tracker.quarantine).
-        self._ok = 0
-        self._suspects: set[Entry] = set()  # pending batches answered 5xx, waiting
+        # The line's back-off (no answer, 429, 503...; a Retry-After is honoured even by
+        # finish()), and the set-aside rules for batches answered 5xx (tracker.quarantine).
+        self.backoff = Backoff(self.settings.backoff_base, self.settings.backoff_max)
+        self._rules = quarantine.Rules(self.settings.quarantine_after, self.backoff.delay)
         self._quarantine_sent: dict[str, Any] = {}
         self._final_quarantine: dict[str, Any] = {}
         self._set_aside_logged = False
@@ -236,10 +229,8 @@ class Sender:
                     # finish(): whatever the back-off had grown to, try again now (but not
                     # before the server's own Retry-After).
                     closing_seen = True
-                    self._retry_at = self._server_asked_until
-                    self._failures = 0
-                    for entry in self._suspects:
-                        entry.not_before = 0.0
+                    self.backoff.try_now()
+                    self._rules.retry_now()
                 done = not self.queue and not (self.client and self.spool.pending)
                 if done or now >= self._deadline:
                     return
@@ -324,38 +315,30 @@ class Sender:
 
     def _due_at(self) -> float:
         """When the next pending batch may be sent (infinity when none is pending)."""
-        if not self.spool.pending:
-            return float("inf")
-        if len(self._suspects) < len(self.spool.pending):
-            return self._retry_at
-        return max(self._retry_at, min(entry.not_before for entry in self._suspects))
+        return self._rules.due_at(self.spool.pending, self.backoff.retry_at)
 
-    def _next_due(self, now: float) -> Entry | None:
-        """The oldest pending batch that may be sent now (batches answered 5xx wait their
-        own back-off while the ones behind them go on)."""
-        if not self._suspects:
-            return self.spool.pending[0]
-        for entry in self.spool.pending:
-            if entry.not_before <= now:
-                return entry
-        return None
+    @property
+    def _failures(self) -> int:  # consecutive failed tries of the line
+        return self.backoff.failures
 
     def _send_pending(self) -> None:
         """Send spooled batches oldest first until the spool is empty or the server is
         away. A batch the server refuses does not stop the others (tracker.quarantine)."""
         assert self.client is not None
+        rules = self._rules
+        rules.begin()
         replayed = 0
-        unresolved = False  # a batch was answered 5xx and no request succeeded since
         while self.spool.pending:
             now = time.monotonic()
-            if now < self._retry_at or (self._closing and now >= self._deadline):
+            if not self.backoff.ready(now) or (self._closing and now >= self._deadline):
                 return
             if self.logged - self.taken >= self._wake_at:
                 # Logging outpaces the server: spool the backlog here, between requests,
                 # so the training thread does not reach the cap and have to do it itself.
                 with self._lock:
                     self._move_queue()
-            entry = self._next_due(now)
+            # Batches answered 5xx wait their own back-off; the ones behind them go on.
+            entry = rules.next_due(self.spool.pending, now)
             if entry is None:
                 break
             try:
@@ -370,64 +353,33 @@ class Sender:
             try:
                 answer = self.client.request("POST", self._batches_path, body, timeout=self._timeout())
             except RequestFailed as exc:
-                kind = quarantine.classify(exc)
-                if kind == quarantine.WAIT:
+                if quarantine.classify(exc) == quarantine.WAIT:
                     self._back_off(exc)
                     return
                 if exc.status == 413 and self._split(entry, body):
                     continue
-                if kind == quarantine.REFUSED:
-                    # An answer about this batch: the server itself works.
-                    self._ok += 1
-                    unresolved = False
+                # finish() tries at once; the tries are counted all the same.
+                verdict = rules.refused(entry, exc, now, at_once=self._closing)
+                if verdict == quarantine.SET_ASIDE:
                     self._set_aside(entry, exc)
-                    continue
-                if self._count_try(entry, now):
-                    self._set_aside(entry, exc)
-                    continue
-                # A 5xx: this batch or the server? Another request answers that.
-                if unresolved:
-                    if not self._probe():
-                        return
-                    unresolved = False
-                else:
-                    unresolved = True
+                elif verdict == quarantine.PROBE and not self._probe():
+                    return  # a 5xx again, and the server answers nothing else: it is away
                 continue
             with self._lock:
                 self._forget(entry)
-            self._ok += 1
-            unresolved = False
+            rules.answered()
             replayed += 1
             self._answered(answer)
-        if unresolved:
-            self._probe()
-        if self._failures and replayed:
+        if rules.unresolved:
+            self._probe()  # a 5xx: this batch or the server? Another request answers that.
+        if self.backoff.failures and replayed:
             logger.warning("tracker: the server is reachable again; spooled batches were sent")
-            self._failures = 0
+            self.backoff.succeeded()
 
     def _forget(self, entry: Entry) -> None:
         """The server has ``entry`` (or it is dropped): never send it again."""
-        self._suspects.discard(entry)
+        self._rules.forget(entry)
         self.spool.ack(entry)
-
-    def _count_try(self, entry: Entry, now: float) -> bool:
-        """Record a 5xx answer to ``entry``; True when it is time to set it aside.
-
-        Only a failure after the server answered some other request counts (the first
-        one counts too): while the server answers nothing, nothing is set aside.
-        """
-        if entry.tries == 0 or self._ok > entry.ok_mark:
-            entry.tries += 1
-        entry.ok_mark = self._ok
-        if entry.tries >= self.settings.quarantine_after:
-            return True
-        delay = 0.0
-        if not self._closing:  # finish() tries at once; the tries are counted all the same
-            delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (entry.tries - 1))
-            delay *= random.uniform(0.75, 1.0)
-        entry.not_before = now + delay
-        self._suspects.add(entry)
-        return False
 
     def _set_aside(self, entry: Entry, exc: RequestFailed) -> None:
         """Quarantine ``entry``: kept on disk, counted, reported; the others go on."""
@@ -482,14 +434,8 @@ class Sender:
             self._on_should_stop(bool(answer["should_stop"]))
 
     def _back_off(self, exc: RequestFailed) -> None:
-        self._failures += 1
-        base = self.settings.backoff_base * 2 ** min(self._failures - 1, 20)
-        delay = min(self.settings.backoff_max, base) * random.uniform(0.75, 1.0)
-        if exc.retry_after is not None:
-            delay = max(delay, min(exc.retry_after, _MAX_RETRY_AFTER))
-            self._server_asked_until = time.monotonic() + min(exc.retry_after, _MAX_RETRY_AFTER)
-        self._retry_at = time.monotonic() + delay
-        if self._failures == 1:
+        self.backoff.failed(exc.retry_after)
+        if self.backoff.failures == 1:
             logger.warning(
                 "tracker: cannot send to %s (%s); batches are kept in %s and retried",
                 self.client.server if self.client else "?",
@@ -503,7 +449,7 @@ class Sender:
         As a probe (a batch was answered 5xx): its answer says whether the server works,
         and a failure backs off like a failed batch.
         """
-        if self.client is None or self.run_id is None or (self._failures and not probe):
+        if self.client is None or self.run_id is None or (self.backoff.failures and not probe):
             return False
         dropped = self.dropped_unreported
         body: dict[str, Any] = {"dropped": dropped}
@@ -527,7 +473,7 @@ class Sender:
 
     def _probe(self) -> bool:
         if self._heartbeat(probe=True):
-            self._ok += 1
+            self._rules.answered()
             return True
         return False
 
@@ -549,21 +495,9 @@ class Sender:
         self._adopt = False
 
 
-_SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
-
-
 def _abandon(obj: Any) -> None:
     """Keep ``obj`` alive for the rest of this process, even through interpreter exit
     (where freeing a buffered reader locked by a vanished thread aborts the process)."""
     import ctypes
 
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
-
-
-def _after_fork() -> None:
-    for sender in list(_SENDERS):
-        sender._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)

@@ -77,6 +77,12 @@ def read_json(path: Path) -> Any:
         return None
 
 
+def recorded_server(meta: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """The server a run directory's run lives on: the one that gave it its id (in
+    ``run.json`` for an online run, ``sync.json`` once an offline run is synced)."""
+    return (meta.get("server") if meta.get("id") else state.get("server")) or None
+
+
 def _try_lock(path: Path) -> int | None:
     """An fd holding an exclusive lock on ``path``, or None if another process holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -13,13 +13,14 @@ keeps those still refused, with the server's new answer.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tracker import quarantine
-from tracker.spool import Spool, _try_lock, read_json, write_json
+from tracker._env import server_and_key
+from tracker.backoff import Backoff
+from tracker.spool import Spool, _try_lock, read_json, recorded_server, write_json
 from tracker.transport import HttpClient, RequestFailed, TrackerError, run_path
 
 _ATTEMPTS = 6
@@ -83,24 +84,21 @@ def run_directories(path: Path) -> list[Path]:
 
 
 def _post(client: HttpClient, path: str, body: Any, backoff: float) -> Any:
-    """POST with a few retries on outages (about 15 s at the default 0.5 s backoff,
-    honouring Retry-After); other 4xx raise at once."""
+    """POST with a few retries on outages; other 4xx raise at once."""
+    pauses = Backoff.blocking(backoff)
     for attempt in range(_ATTEMPTS):
         try:
             return client.request("POST", path, body)
         except RequestFailed as exc:
             if not exc.retryable or attempt == _ATTEMPTS - 1:
                 raise
-            delay = backoff * 2**attempt
-            if exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
-            time.sleep(min(delay, 60.0))
+            pauses.sleep(exc.retry_after)
     raise AssertionError("unreachable")
 
 
-def _probe(client: HttpClient, run_id: int) -> bool:
-    """Does the server answer a request other than the batch? (A heartbeat: the run's
-    status does not change, except a crashed run, which a stored batch revives too.)"""
+def probe(client: HttpClient, run_id: int) -> bool:
+    """Does the server answer a request other than the one it refused? (A heartbeat: the
+    run's status does not change, except a crashed run, which a stored batch revives too.)"""
     try:
         client.request("POST", run_path(run_id, "heartbeat"), {"dropped": 0})
     except RequestFailed:
@@ -111,34 +109,15 @@ def _probe(client: HttpClient, run_id: int) -> bool:
 def _deliver(
     client: HttpClient, run_id: int, body: bytes, *, tries: int, backoff: float
 ) -> tuple[RequestFailed, int] | None:
-    """POST one batch. None when the server has it; (its answer, tries) when it refuses
-    it for good (tracker.quarantine: a 4xx about the batch at once, a 5xx after ``tries``
-    answers while the server answered a probe each time). Raises RequestFailed when the
-    server stays away (about 15 s of retries at the default backoff) or refuses the key
-    or the run."""
-    counted = waited = 0
-    while True:
-        try:
-            client.request("POST", run_path(run_id, "batches"), body)
-            return None
-        except RequestFailed as exc:
-            kind = quarantine.classify(exc)
-            if kind == quarantine.REFUSED:
-                return exc, 1
-            if kind == quarantine.SERVER_ERROR and _probe(client, run_id):
-                counted += 1
-                if counted >= tries:
-                    return exc, counted
-            elif not exc.retryable:
-                raise
-            else:
-                waited += 1
-                if waited >= _ATTEMPTS:
-                    raise
-            delay = backoff * 2 ** (counted + waited - 1)
-            if exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
-            time.sleep(min(delay, 60.0))
+    """POST one batch (``quarantine.deliver``: None when the server has it, its answer
+    when refused for good; raises RequestFailed when the server stays away)."""
+    return quarantine.deliver(
+        lambda: client.request("POST", run_path(run_id, "batches"), body),
+        lambda: probe(client, run_id),
+        tries=tries,
+        backoff=Backoff.blocking(backoff),
+        attempts=_ATTEMPTS,
+    )
 
 
 def sync_directory(
@@ -162,15 +141,10 @@ def sync_directory(
         raise TrackerError(f"{directory} is not a run directory (no run.json)")
     state = read_json(directory / "sync.json") or {}
     # A run that already has a server id lives on the server that gave it that id.
-    recorded = meta.get("server") if meta.get("id") else state.get("server")
-    if recorded:
-        server = server or recorded
-    server = server or os.environ.get("TRACKER_SERVER") or meta.get("server")
-    api_key = api_key or os.environ.get("TRACKER_API_KEY")
-    if not server:
-        raise TrackerError("no server: pass --server or set TRACKER_SERVER")
-    if not api_key:
-        raise TrackerError("no API key: pass --api-key or set TRACKER_API_KEY")
+    recorded = recorded_server(meta, state)
+    server, api_key = server_and_key(
+        server, api_key, who="tracker sync", recorded=recorded, fallback=meta.get("server")
+    )
 
     result = SyncResult(directory)
     lock = _try_lock(directory / "sync.lock")
