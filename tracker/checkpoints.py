@@ -24,7 +24,7 @@ from tracker import _current
 from tracker._current import PluginRun
 from tracker._env import client_from_env
 from tracker.transport import HttpClient, TrackerError, run_path
-from tracker.uploader import new_uid, raw_request, sha256_of
+from tracker.uploads import new_uid, raw_request, sha256_of
 from tracker.values import check_key, check_step, coerce_value
 
 

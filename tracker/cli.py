@@ -16,7 +16,7 @@ from pathlib import Path
 from tracker._env import Settings
 from tracker.sync import SyncResult, run_directories, sync_directory
 from tracker.transport import RequestFailed, TrackerError
-from tracker.uploader import sync_uploads
+from tracker.uploader import UploadsResult, upload_directory
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -67,14 +67,35 @@ def _sync(args: argparse.Namespace) -> int:
             print(f"{directory}: the run's end is not recorded yet: run the same command once they end")
         if result.run_id and (Path(directory) / "uploads").is_dir():
             try:
-                uploaded = sync_uploads(directory, server=args.server, api_key=args.api_key)
+                uploads = upload_directory(
+                    directory,
+                    server=args.server,
+                    api_key=args.api_key,
+                    retry_quarantined=args.retry_quarantined,
+                    quarantine_after=settings.quarantine_after,
+                    backoff=settings.backoff_base,
+                )
             except (TrackerError, OSError) as exc:
                 failures += 1
                 print(f"{directory}: media/checkpoints not uploaded: {exc} (run the same command later)")
             else:
-                if uploaded:
-                    print(f"{directory}: {uploaded} media items and checkpoints uploaded")
+                _print_uploads(directory, uploads)
     return 1 if failures else 0
+
+
+def _print_uploads(directory: Path, result: UploadsResult) -> None:
+    if result.sent:
+        print(f"{directory}: {result.sent} media items and checkpoints uploaded")
+    if result.retried:
+        print(f"{directory}: {result.retried} set-aside media items and checkpoints delivered")
+    for name, reason in result.still_refused:
+        print(f"{directory}: upload {name} is still refused: {reason}; it stays set aside")
+    if result.set_aside:
+        print(
+            f"{directory}: {result.set_aside} media items and checkpoints set aside: the server refuses "
+            f"them ({result.reason}); they are kept in {Path(directory) / 'uploads' / 'quarantine'}. "
+            f"Send them again with: python -m tracker sync --retry-quarantined {directory}"
+        )
 
 
 def _print_quarantine(directory: Path, result: SyncResult) -> None:
@@ -105,7 +126,7 @@ def register_sync(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--retry-quarantined",
         action="store_true",
-        help="also send again the batches set aside because the server refused them "
+        help="also send again the batches, media and checkpoints set aside because the server refused them "
         "(those still refused stay set aside, with the server's answer printed)",
     )
     parser.set_defaults(func=_sync)

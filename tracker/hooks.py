@@ -32,7 +32,7 @@ from typing import Any
 
 from tracker import _current
 from tracker._current import PluginRun
-from tracker.uploader import new_uid
+from tracker.uploads import new_uid
 
 logger = logging.getLogger("tracker")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker import _current
 from tracker._current import PluginRun
-from tracker.uploader import new_uid
+from tracker.uploads import new_uid
 from tracker.values import check_step, check_text
 
 if TYPE_CHECKING:

@@ -7,137 +7,44 @@ thread (the state must be captured at the call) and uploaded by the thread. A fi
 deleted once the server has it; the server stores each item once by its uid, so a
 retry or a later ``sync_uploads`` never duplicates anything. Offline runs only spool;
 ``sync_uploads(directory)`` (and ``python -m tracker.uploader DIR``) uploads them later.
+
+An upload the server keeps refusing is set aside by the same rules as a batch of points
+(``tracker.quarantine``): moved to ``uploads/quarantine/`` with the server's answer,
+counted, and named at ``finish``, while the uploads after it go on; an outage never sets
+anything aside. ``python -m tracker sync --retry-quarantined DIR`` sends them again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
+import contextlib
 import logging
 import os
-import random
 import sys
 import threading
 import time
-import uuid
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlencode
+from typing import Any
 
-from tracker import _json
-from tracker.spool import read_json, write_json
-from tracker.transport import USER_AGENT, HttpClient, RequestFailed, TrackerError, run_path
+from tracker import _json, quarantine, uploads
+from tracker._env import client_from_env
+from tracker.backoff import Backoff
+from tracker.spool import read_json, recorded_server, write_json
+from tracker.transport import HttpClient, RequestFailed, TrackerError, run_path
+from tracker.uploads import Item
 
 logger = logging.getLogger("tracker")
 
-_KEEP_ON = {401, 403, 404}
-_CHUNK = 1024 * 1024
-
-
-def new_uid() -> str:
-    return uuid.uuid4().hex
-
-
-def _stamp() -> str:
-    """A file name prefix that sorts in creation order."""
-    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# -- raw HTTP on an HttpClient's connection ---------------------------------------------
-
-
-def raw_request(
-    client: HttpClient,
-    method: str,
-    path: str,
-    *,
-    body: IO[bytes] | None = None,
-    length: int = 0,
-    sink: IO[bytes] | None = None,
-    timeout: float | None = None,
-) -> tuple[Any, dict[str, str]]:
-    """A request whose body is a file (streamed) or whose answer is a file (streamed to
-    ``sink`` on success); returns (decoded JSON or None, response headers). Errors raise
-    ``RequestFailed`` exactly as ``HttpClient.request`` does."""
-    headers = {"Authorization": client._auth, "User-Agent": USER_AGENT, "Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/octet-stream"
-        headers["Content-Length"] = str(length)
-    conn, _ = client._connection(client._timeout if timeout is None else timeout)
-    try:
-        conn.putrequest(method, client._base + path, skip_accept_encoding=True)
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        if body is not None:
-            while chunk := body.read(_CHUNK):
-                conn.send(chunk)
-        response = conn.getresponse()
-        answer_headers = {k.lower(): v for k, v in response.getheaders()}
-        if sink is not None and 200 <= response.status < 300:
-            while chunk := response.read(_CHUNK):
-                sink.write(chunk)
-            payload = b""
-        else:
-            payload = response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        client.close()
-        raise RequestFailed(None, f"cannot reach {client.server}: {exc or type(exc).__name__}") from exc
-    if response.will_close:
-        client.close()
-    if sink is not None and 200 <= response.status < 300:
-        return None, answer_headers
-    return client._answer(response, payload), answer_headers
-
-
-# -- spooled items --------------------------------------------------------------------
-
-
-def _send_file(client: HttpClient, run_id: int, meta_path: Path, timeout: float | None = None) -> None:
-    """Upload one spooled item (media body or checkpoint), raising ``RequestFailed``."""
-    meta = read_json(meta_path)
-    if not isinstance(meta, dict):
-        raise OSError(f"{meta_path} is not a spooled upload")
-    if meta.get("type") == "media":
-        client.request("POST", run_path(run_id, "media"), _json.dumps(meta["body"]), timeout=timeout)
-        return
-    file_path = meta_path.with_name(meta["file"])
-    size = file_path.stat().st_size
-    query = urlencode({**meta["query"], "metrics": _json.dumps(meta["query"].get("metrics") or {}).decode()})
-    with file_path.open("rb") as handle:
-        raw_request(
-            client,
-            "POST",
-            run_path(run_id, "checkpoints") + "?" + query,
-            body=handle,
-            length=size,
-            timeout=timeout,
-        )
-
-
-def _remove(meta_path: Path) -> None:
-    meta = read_json(meta_path)
-    if isinstance(meta, dict) and meta.get("file"):
-        meta_path.with_name(meta["file"]).unlink(missing_ok=True)
-    meta_path.unlink(missing_ok=True)
-
-
-def pending_uploads(directory: Path) -> list[Path]:
-    folder = Path(directory) / "uploads"
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
-
 
 class Uploader:
-    """One per run and process. ``client`` None means offline (spool only)."""
+    """One per run and process. ``client`` None means offline (spool only).
+
+    Spooled items are sent oldest first. An outage (``quarantine.WAIT``) holds them all
+    back with the line's back-off; an item answered 5xx waits its own while the ones
+    behind it go on, and the ones the server refuses for good are set aside
+    (``quarantine.Rules``, the sender's rules for batches).
+    """
 
     def __init__(self, *, run_dir: Path | None, client: HttpClient | None, run_id: int | None, settings: Any):
         self.folder = run_dir / "uploads" if run_dir is not None else None
@@ -145,16 +52,18 @@ class Uploader:
         self.run_id = run_id
         self.settings = settings
         self._memory: deque[dict] = deque()  # media bodies not yet on disk
-        self._files: deque[Path] = deque()  # spooled, in order
+        self._files: deque[Item] = deque()  # spooled, in order
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closing = False
         self._deadline = float("inf")
-        self._failures = 0
-        self._retry_at = 0.0
+        self.backoff = Backoff(settings.backoff_base, settings.backoff_max)
+        self._rules = quarantine.Rules(settings.quarantine_after, self.backoff.delay)
         self._busy = False
         self.dropped = 0
+        self.quarantined = 0  # uploads the server refused for good, kept in uploads/quarantine/
+        self.quarantine_reason = ""
         self._pid = os.getpid()  # the process whose thread and connection these are
 
     # -- training thread ---------------------------------------------------------------
@@ -172,14 +81,14 @@ class Uploader:
         if self.folder is None:
             raise TrackerError("this run has no local directory to stage checkpoints in")
         self.folder.mkdir(parents=True, exist_ok=True)
-        return self.folder / f"{_stamp()}-checkpoint{suffix}"
+        return self.folder / f"{uploads.stamp()}-checkpoint{suffix}"
 
     def add_checkpoint(self, file_path: Path, query: dict[str, Any]) -> None:
         assert self.folder is not None
         meta_path = file_path.with_suffix(".json")
         write_json(meta_path, {"type": "checkpoint", "file": file_path.name, "query": query})
         with self._lock:
-            self._files.append(meta_path)
+            self._files.append(Item(meta_path))
         self._start()
         self._wake.set()
 
@@ -220,6 +129,17 @@ class Uploader:
                 self.folder,
                 self.folder.parent if self.folder else "",
             )
+        if self.quarantined and self.folder is not None:
+            logger.warning(
+                "tracker: %d media/checkpoint uploads of run %s were set aside: the server refused them "
+                "(%s). They are kept in %s; send them again with: "
+                "python -m tracker sync --retry-quarantined %s",
+                self.quarantined,
+                self.run_id,
+                self.quarantine_reason,
+                self.folder / "quarantine",
+                self.folder.parent,
+            )
         if self.client is not None:
             self.client.close()
         return left
@@ -242,7 +162,7 @@ class Uploader:
                 continue
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                path = self.folder / f"{_stamp()}-media.json"
+                path = self.folder / f"{uploads.stamp()}-media.json"
                 write_json(path, {"type": "media", "body": body})
             except OSError as exc:
                 if self.client is None:
@@ -252,7 +172,7 @@ class Uploader:
                 # Online with an unwritable disk: send from memory, once.
                 self._send_memory(body)
                 continue
-            self._files.append(path)
+            self._files.append(Item(path))
 
     def _send_memory(self, body: dict) -> None:
         try:
@@ -262,7 +182,14 @@ class Uploader:
             logger.warning("tracker: could not upload media (%s); dropped", exc)
 
     def _loop(self) -> None:
+        closing_seen = False
         while True:
+            if self._closing and not closing_seen:
+                # finish(): whatever the back-off had grown to, try again now (but not
+                # before the server's own Retry-After).
+                closing_seen = True
+                self.backoff.try_now()
+                self._rules.retry_now()
             try:
                 with self._lock:
                     self._spool_memory()
@@ -272,60 +199,130 @@ class Uploader:
                 logger.exception("tracker: unexpected error in the upload thread")
                 time.sleep(0.2)
             now = time.monotonic()
+            due = float("inf")  # offline (or a forked child): files only wait for a sync
+            if self.client is not None:
+                due = self._rules.due_at(self._files, self.backoff.retry_at)
             if self._closing:
                 if self.client is None or not (self._memory or self._files) or now >= self._deadline:
                     return
-                wait = min(max(0.02, self._retry_at - now), self._deadline - now)
+                wait = min(max(0.02, due - now), self._deadline - now)
             else:
-                wait = 0.5
-                if self._files and self._retry_at > now:
-                    wait = min(wait, self._retry_at - now)
+                wait = min(0.5, max(0.0, due - now))
             if self._wake.wait(max(0.0, wait)):
                 self._wake.clear()
 
+    def _timeout(self) -> float | None:
+        if not self._closing:
+            return None
+        return max(0.05, min(self.settings.http_timeout, self._deadline - time.monotonic()))
+
     def _send_files(self) -> None:
-        while self._files and time.monotonic() >= self._retry_at:
-            if self._closing and time.monotonic() >= self._deadline:
+        """Send spooled uploads oldest first until none is left, none may go yet, or the
+        server is away. One the server refuses does not stop the others."""
+        assert self.client is not None and self.run_id is not None
+        rules = self._rules
+        rules.begin()
+        while self._files:
+            now = time.monotonic()
+            if not self.backoff.ready(now) or (self._closing and now >= self._deadline):
                 return
-            meta_path = self._files[0]
+            item = rules.next_due(self._files, now)
+            if item is None:
+                break
             self._busy = True
             try:
-                timeout = None
-                if self._closing:
-                    timeout = max(0.05, min(self.settings.http_timeout, self._deadline - time.monotonic()))
-                _send_file(self.client, self.run_id, meta_path, timeout=timeout)
+                uploads.send(self.client, self.run_id, item.path, timeout=self._timeout())
             except RequestFailed as exc:
-                if exc.retryable or exc.status in _KEEP_ON:
-                    self._back_off(exc)
+                if quarantine.classify(exc) == quarantine.WAIT:
+                    self.backoff.failed(exc.retry_after)
                     return
-                logger.warning(
-                    "tracker: the server refused an upload (%s): %s; it is dropped", meta_path.name, exc
-                )
-                self.dropped += 1
+                # finish() tries at once; the tries are counted all the same.
+                verdict = rules.refused(item, exc, now, at_once=self._closing)
+                if verdict == quarantine.SET_ASIDE:
+                    self._put_aside(item, exc)
+                elif verdict == quarantine.PROBE and not self._probe():
+                    return  # a 5xx again, and the server answers nothing else: it is away
+                continue
             except OSError as exc:
-                logger.warning("tracker: cannot read spooled upload %s (%s); skipped", meta_path, exc)
+                logger.warning("tracker: cannot read spooled upload %s (%s); skipped", item.path, exc)
+            else:
+                rules.answered()
+                self.backoff.succeeded()
             finally:
                 self._busy = False
-            with self._lock:
-                self._files.popleft()
-            _remove(meta_path)
-            self._failures = 0
+            self._forget(item)
+            uploads.remove(item.path)
+        if rules.unresolved:
+            self._probe()  # a 5xx: this upload or the server? Another request answers that.
 
-    def _back_off(self, exc: RequestFailed) -> None:
-        self._failures += 1
-        base = self.settings.backoff_base * 2 ** min(self._failures - 1, 20)
-        delay = min(self.settings.backoff_max, base) * random.uniform(0.75, 1.0)
-        if exc.retry_after is not None:
-            delay = max(delay, min(exc.retry_after, 600.0))
-        self._retry_at = time.monotonic() + delay
+    def _forget(self, item: Item) -> None:
+        with self._lock:
+            self._files.remove(item)
+        self._rules.forget(item)
+
+    def _probe(self) -> bool:
+        try:
+            uploads.probe(self.client, self.run_id, timeout=self._timeout())
+        except RequestFailed as exc:
+            self.backoff.failed(exc.retry_after)
+            return False
+        self._rules.answered()
+        return True
+
+    def _put_aside(self, item: Item, exc: RequestFailed) -> None:
+        """Keep ``item`` in ``uploads/quarantine/``, counted and reported; the others go on."""
+        reason = quarantine.reason_of(exc, max(1, item.tries))
+        self._forget(item)
+        try:
+            uploads.set_aside(item.path, reason)
+        except OSError as err:
+            self.dropped += 1
+            logger.warning(
+                "tracker: the server refused upload %s (%s), the disk too (%s)", item.path, exc, err
+            )
+            uploads.remove(item.path)
+            return
+        self.quarantined += 1
+        self.quarantine_reason = quarantine.describe(reason)
+        log = logger.info if self.quarantined > 1 else logger.warning
+        log(
+            "tracker: the server refused upload %s: %s. It is set aside in %s and later uploads go on; "
+            "retry it with: python -m tracker sync --retry-quarantined %s",
+            item.path.name,
+            exc,
+            item.path.parent / "quarantine",
+            item.path.parent.parent,
+        )
 
 
-def sync_uploads(
-    directory: str | os.PathLike[str], *, server: str | None = None, api_key: str | None = None
-) -> int:
+@dataclass
+class UploadsResult:
+    """What ``upload_directory`` did: items uploaded, items set aside now (the server
+    refused them), set-aside items delivered on a retry, and those still refused."""
+
+    sent: int = 0
+    set_aside: int = 0
+    reason: str = ""
+    retried: int = 0
+    still_refused: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+def upload_directory(
+    directory: str | os.PathLike[str],
+    *,
+    server: str | None = None,
+    api_key: str | None = None,
+    retry_quarantined: bool = False,
+    quarantine_after: int = 5,
+    backoff: float = 0.5,
+) -> UploadsResult:
     """Upload the media and checkpoints spooled in a run directory (an offline run
     after ``python -m tracker sync`` gave it a server id, or what an online run left).
-    Returns how many items were uploaded; items the server refuses are removed."""
+
+    An item the server refuses (a 4xx about it; a 5xx ``quarantine_after`` times while
+    it answers other requests) is set aside in ``uploads/quarantine/`` and the others go
+    on; ``retry_quarantined`` sends those once more (still refused: they stay). Raises
+    ``RequestFailed`` when the server stays away or refuses the key or the run."""
     directory = Path(directory)
     meta = read_json(directory / "run.json") or {}
     state = read_json(directory / "sync.json") or {}
@@ -334,26 +331,60 @@ def sync_uploads(
         raise TrackerError(
             f"{directory} has no server run yet: run `python -m tracker sync {directory}` first"
         )
-    server = server or meta.get("server") or state.get("server") or os.environ.get("TRACKER_SERVER")
-    api_key = api_key or os.environ.get("TRACKER_API_KEY")
-    if not server or not api_key:
-        raise TrackerError("no server or API key (TRACKER_SERVER, TRACKER_API_KEY)")
-    client = HttpClient(server, api_key)
-    sent = 0
+    run_id = int(run_id)
+    client = client_from_env(server, api_key, who="tracker sync", recorded=recorded_server(meta, state))
+    result = UploadsResult()
+
+    def deliver(meta_path: Path, tries: int) -> tuple[RequestFailed, int] | None:
+        return quarantine.deliver(
+            lambda: uploads.send(client, run_id, meta_path),
+            lambda: _answers(client, run_id),
+            tries=tries,
+            backoff=Backoff.blocking(backoff),
+        )
+
     try:
-        for meta_path in pending_uploads(directory):
-            try:
-                _send_file(client, int(run_id), meta_path)
-            except RequestFailed as exc:
-                if exc.retryable or exc.status in _KEEP_ON:
-                    raise
-                logger.warning("tracker: the server refused %s: %s; removed", meta_path.name, exc)
-            else:
-                sent += 1
-            _remove(meta_path)
+        for meta_path in uploads.pending_uploads(directory):
+            refused = deliver(meta_path, quarantine_after)
+            if refused is None:
+                result.sent += 1
+                uploads.remove(meta_path)
+                continue
+            exc, tries = refused
+            uploads.set_aside(meta_path, quarantine.reason_of(exc, tries))
+            result.set_aside += 1
+            result.reason = str(exc)
+        if retry_quarantined:
+            for meta_path in uploads.set_aside_uploads(directory):
+                refused = deliver(meta_path, 1)
+                if refused is None:
+                    result.retried += 1
+                    uploads.remove(meta_path)
+                    continue
+                exc, _ = refused
+                before = (read_json(meta_path) or {}).get("reason") or {}
+                uploads.set_aside(meta_path, quarantine.reason_of(exc, int(before.get("tries") or 0) + 1))
+                result.still_refused.append((meta_path.name, str(exc)))
+            with contextlib.suppress(OSError):  # only when empty: everything was delivered
+                (directory / "uploads" / "quarantine").rmdir()
     finally:
         client.close()
-    return sent
+    return result
+
+
+def _answers(client: HttpClient, run_id: int) -> bool:
+    try:
+        uploads.probe(client, run_id)
+    except RequestFailed:
+        return False
+    return True
+
+
+def sync_uploads(
+    directory: str | os.PathLike[str], *, server: str | None = None, api_key: str | None = None
+) -> int:
+    """``upload_directory`` with the defaults; returns how many items were uploaded."""
+    return upload_directory(directory, server=server, api_key=api_key).sent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,24 +394,23 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m tracker.uploader RUN_DIR", file=sys.stderr)
         return 2
     try:
-        sent = sync_uploads(args[0])
+        result = upload_directory(args[0])
     except (TrackerError, OSError) as exc:
         print(f"tracker uploader: {exc}", file=sys.stderr)
         return 1
-    print(f"{args[0]}: {sent} uploads sent")
+    print(f"{args[0]}: {result.sent} uploads sent")
+    if result.set_aside:
+        print(
+            f"{args[0]}: {result.set_aside} uploads set aside: the server refuses them ({result.reason}); "
+            f"send them again with: python -m tracker sync --retry-quarantined {args[0]}"
+        )
     return 0
+
+
+def uploader_for(run: Any) -> Uploader:
+    """The run's uploader (``run.uploader``), created on first use."""
+    return run.uploader
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def uploader_for(run: Any) -> Uploader:
-    """The run's uploader, created on first use (online: its own connection)."""
-    uploader = run._uploader
-    if uploader is None:
-        client = run._client.for_child() if run._client is not None and run.id is not None else None
-        uploader = run._uploader = Uploader(
-            run_dir=run.dir, client=client, run_id=run.id, settings=run.settings
-        )
-    return uploader
