@@ -13,37 +13,16 @@
   };
   const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 11, color: "#4b5463" };
 
-  const state = Object.assign({ smoothing: 0, logY: false, xAxis: "step", delta: true }, loadControls());
   const charts = new Map(); // metric key -> chart
   const colors = new Map([[page.reference.token, page.reference.color]]);
   page.sides.forEach((side) => colors.set(side.token, side.color));
-
-  function loadControls() {
-    try {
-      return JSON.parse(window.localStorage.getItem(CONTROLS_KEY) || "{}");
-    } catch (e) {
-      return {};
-    }
-  }
-  function saveControls() {
-    try {
-      window.localStorage.setItem(CONTROLS_KEY, JSON.stringify(state));
-    } catch (e) {
-      // Storage disabled: the controls reset on reload.
-    }
-  }
-
-  // TensorBoard's debiased EMA, as on the run page; gaps stay gaps.
-  function smooth(ys, weight) {
-    let last = 0;
-    let n = 0;
-    return ys.map((y) => {
-      if (y === null || !isFinite(y)) return null;
-      last = last * weight + (1 - weight) * y;
-      n += 1;
-      return weight === 0 ? y : last / (1 - Math.pow(weight, n));
-    });
-  }
+  const controls = TrackerControls.bind({
+    storageKey: CONTROLS_KEY,
+    defaults: { smoothing: 0, logY: false, xAxis: "step", delta: true },
+    inputs: { smoothing: "smoothing", logY: "log-y", delta: "show-delta", xAxis: "x-axis" },
+    onChange: redrawAll,
+  });
+  const state = controls.state;
 
   function withAlpha(hex, alpha) {
     const n = parseInt(hex.slice(1), 16);
@@ -79,7 +58,7 @@
           fillcolor: withAlpha(color, isRef ? 0.12 : 0.16), hoverinfo: "skip", showlegend: false,
           legendgroup: line.side, meta: Object.assign({ kind: "band" }, meta) });
       }
-      const ys = state.smoothing > 0 ? smooth(line.value, state.smoothing) : line.value;
+      const ys = state.smoothing > 0 ? TrackerSmooth.ema(line.value, state.smoothing) : line.value;
       const name = (isRef ? "◌ " : "") + describe(line);
       traces.push({
         x: xs, y: ys, name: name, mode: "lines", type: "scatter", connectgaps: false,
@@ -94,7 +73,7 @@
 
   function deltaTraces(chart) {
     return chart.data.deltas.map((d) => ({
-      x: d.step, y: state.smoothing > 0 ? smooth(d.value, state.smoothing) : d.value, name: `${d.label} − ${page.reference.label}`, mode: "lines", connectgaps: false,
+      x: d.step, y: state.smoothing > 0 ? TrackerSmooth.ema(d.value, state.smoothing) : d.value, name: `${d.label} − ${page.reference.label}`, mode: "lines", connectgaps: false,
       line: { color: colors.get(d.side) || "#4f46e5", width: 1.8 },
       hovertemplate: `Δ ${d.label}: %{y:+.4g}<extra></extra>`,
       meta: { kind: "delta", side: d.side, role: "side" },
@@ -203,32 +182,7 @@
     charts.forEach(draw);
   }
 
-  function bindControls() {
-    const slider = document.getElementById("smoothing");
-    const output = document.getElementById("smoothing-value");
-    const logY = document.getElementById("log-y");
-    const delta = document.getElementById("show-delta");
-    const xAxis = document.getElementById("x-axis");
-    slider.value = String(state.smoothing);
-    output.value = Number(state.smoothing).toFixed(2);
-    logY.checked = Boolean(state.logY);
-    delta.checked = Boolean(state.delta);
-    xAxis.value = state.xAxis === "relative" ? "relative" : "step";
-    let frame = 0;
-    slider.addEventListener("input", () => {
-      state.smoothing = Math.min(0.99, Math.max(0, Number(slider.value)));
-      output.value = state.smoothing.toFixed(2);
-      window.cancelAnimationFrame(frame);
-      frame = window.requestAnimationFrame(redrawAll);
-      saveControls();
-    });
-    logY.addEventListener("change", () => { state.logY = logY.checked; saveControls(); redrawAll(); });
-    delta.addEventListener("change", () => { state.delta = delta.checked; saveControls(); redrawAll(); });
-    xAxis.addEventListener("change", () => { state.xAxis = xAxis.value; saveControls(); redrawAll(); });
-  }
-
   function start() {
-    bindControls();
     // Figures come in page.keys order; keys come from JSON (they may hold any character).
     const figures = document.querySelectorAll("#charts .compare-chart");
     page.keys.forEach((key, i) => {
@@ -243,7 +197,6 @@
       if (observer) observer.observe(figure);
       else load(chart);
     });
-    window.trackerComparePage = { charts: charts, state: state, smooth: smooth };
   }
 
   start();

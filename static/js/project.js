@@ -1,5 +1,5 @@
 // Project runs table: remembers the chosen columns per project (localStorage), filters
-// rows as you type, and follows the project's websocket: new runs appear, status badges
+// rows as you type, and follows the page's socket: new runs appear, status badges
 // change, and runs with new points get their rows refetched from rows.json (at most one
 // request a second). Sorting and column choice stay server-side (query string); every
 // row carries the value it is sorted by, so a fetched row goes where the server put it.
@@ -316,40 +316,12 @@
 
   // --- Live updates ---------------------------------------------------------------
 
-  let attempts = 0;
-  function connect() {
-    if (!("WebSocket" in window)) return;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${window.location.host}${page.wsPath}`);
-    const live = document.getElementById("live-indicator");
-    socket.addEventListener("open", () => {
-      if (attempts > 0) requestTable(); // runs may have come and changed while we were away
-      attempts = 0;
-      if (live) live.hidden = false;
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      if (message.type === "created") want([message.run]);
-      else if (message.type === "runs") want(message.runs || []);
-      else if (message.type === "status") {
-        setStatus(message.run, message.status);
-        want([message.run]); // its duration, and its place when sorted by status
-      }
-    });
-    socket.addEventListener("close", (event) => {
-      if (live) live.hidden = true;
-      if (event.code === 4403) return; // not allowed (logged out): retrying cannot help
-      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      window.setTimeout(connect, delay);
-    });
-  }
-
-  connect();
-  window.trackerProjectPage = { page: page, pending: pending };
+  TrackerLive.on("created", (message) => want([message.run]));
+  TrackerLive.on("runs", (message) => want(message.runs || []));
+  TrackerLive.on("status", (message) => {
+    setStatus(message.run, message.status);
+    want([message.run]); // its duration, and its place when sorted by status
+  });
+  TrackerLive.onReconnect(requestTable); // runs may have come and changed while we were away
+  TrackerLive.connect(page.wsPath, { indicator: "live-indicator" });
 })();

@@ -1,7 +1,7 @@
 // Project page: a badge per run with findings in the runs table (worst severity, count,
 // titles on hover; a click opens the run's Health panel). Reads the project's findings
-// API; rows that project.js replaces get their badge back; refreshed when the project's
-// websocket says a run's findings changed.
+// API; rows that project.js replaces get their badge back; refreshed when the page's
+// socket says a run's findings changed.
 (function () {
   "use strict";
 
@@ -69,33 +69,9 @@
   // project.js replaces rows (and sometimes the whole body) as runs change.
   new MutationObserver(decorateAll).observe(table, { childList: true, subtree: true });
 
-  let attempts = 0;
-  function connect() {
-    if (!("WebSocket" in window) || !page.wsPath) return;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${window.location.host}${page.wsPath}`);
-    socket.addEventListener("open", () => {
-      if (attempts > 0) schedule();
-      attempts = 0;
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      if (message.type === "findings" && message.changed !== false) schedule();
-    });
-    socket.addEventListener("close", (event) => {
-      if (event.code === 4403) return;
-      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      window.setTimeout(connect, delay);
-    });
-  }
-
+  TrackerLive.on("findings", (message) => {
+    if (message.changed !== false) schedule();
+  });
+  TrackerLive.onReconnect(schedule);
   refresh();
-  connect();
-  window.trackerRunBadges = { refresh: refresh };
 })();

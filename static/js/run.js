@@ -18,24 +18,15 @@
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
   };
 
-  const state = Object.assign({ smoothing: 0.6, logY: false, xAxis: "step", perRank: false }, loadControls());
   const charts = new Map(); // chart name -> chart
   const grid = document.getElementById("charts");
-
-  function loadControls() {
-    try {
-      return JSON.parse(window.localStorage.getItem(CONTROLS_KEY) || "{}");
-    } catch (e) {
-      return {};
-    }
-  }
-  function saveControls() {
-    try {
-      window.localStorage.setItem(CONTROLS_KEY, JSON.stringify(state));
-    } catch (e) {
-      // Storage disabled: controls reset on reload, nothing else breaks.
-    }
-  }
+  const controls = TrackerControls.bind({
+    storageKey: CONTROLS_KEY,
+    defaults: { smoothing: 0.6, logY: false, xAxis: "step", perRank: false },
+    inputs: { smoothing: "smoothing", logY: "log-y", xAxis: "x-axis", perRank: "per-rank" },
+    onChange: onControl,
+  });
+  const state = controls.state;
 
   // --- Pure helpers -------------------------------------------------------------
 
@@ -46,19 +37,6 @@
   function splitName(key) {
     const i = key.indexOf("/");
     return i < 0 ? key : key.slice(0, i);
-  }
-
-  // TensorBoard's smoothing: an EMA debiased for its zero start, so the first points
-  // are not dragged towards 0. Gaps (NaN/inf) stay gaps and do not reset the average.
-  function smooth(ys, weight) {
-    let last = 0;
-    let n = 0;
-    return ys.map((y) => {
-      if (y === null || !isFinite(y)) return null;
-      last = last * weight + (1 - weight) * y;
-      n += 1;
-      return weight === 0 ? y : last / (1 - Math.pow(weight, n));
-    });
   }
 
   function xValues(series) {
@@ -120,7 +98,7 @@
       });
       if (smoothed) {
         traces.push({
-          x: xs, y: smooth(s.value, state.smoothing), name: label, mode: "lines",
+          x: xs, y: TrackerSmooth.ema(s.value, state.smoothing), name: label, mode: "lines",
           line: { color: color, width: 2 }, legendgroup: key, customdata: s.value,
           hovertemplate: `${label}: %{y:.4g} <span style="color:#888">(raw %{customdata:.4g})</span><extra></extra>`,
           connectgaps: false, meta: { key: key, kind: "smoothed" },
@@ -174,7 +152,7 @@
     const sampled = shown.filter((s) => s.downsampled);
     if (sampled.length) {
       const total = sampled.reduce((a, s) => a + s.total, 0);
-      parts.push(`downsampled from ${total.toLocaleString()} points`);
+      parts.push(`downsampled from ${TrackerFmt.integer(total)} points`);
     }
     if (chart.range) parts.push(`steps ${Math.round(chart.range[0])}–${Math.round(chart.range[1])}`);
     if (shown.some((s) => s.ranks > 1)) {
@@ -355,81 +333,19 @@
     charts.forEach(schedule);
   }
 
-  // --- Live updates ---------------------------------------------------------------
-
-  let attempts = 0;
-  function connect() {
-    if (!("WebSocket" in window)) return;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${window.location.host}${page.wsPath}`);
-    const live = document.getElementById("live-indicator");
-    socket.addEventListener("open", () => {
-      if (attempts > 0) refreshAll(); // points may have arrived while we were away
-      attempts = 0;
-      if (live) live.hidden = false;
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      if (message.type === "points") onPoints(message.keys || []);
-      else if (message.type === "status") setStatus(message.status);
-    });
-    socket.addEventListener("close", (event) => {
-      if (live) live.hidden = true;
-      if (event.code === 4403) return; // not allowed (logged out): retrying cannot help
-      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      window.setTimeout(connect, delay);
-    });
-  }
-
   // --- Controls ---------------------------------------------------------------------
 
   function redrawAll() {
     charts.forEach(draw);
   }
 
-  function bindControls() {
-    const slider = document.getElementById("smoothing");
-    const output = document.getElementById("smoothing-value");
-    const logY = document.getElementById("log-y");
-    const xAxis = document.getElementById("x-axis");
-    const perRank = document.getElementById("per-rank");
-    if (perRank) {
-      perRank.checked = Boolean(state.perRank);
-      perRank.addEventListener("change", () => {
-        state.perRank = perRank.checked;
-        saveControls();
-        charts.forEach((chart) => {
-          if (chart.visible) fetchChart(chart);
-          else chart.stale = true;
-        });
+  function onControl(name) {
+    if (name === "perRank") {
+      charts.forEach((chart) => {
+        if (chart.visible) fetchChart(chart);
+        else chart.stale = true;
       });
-    }
-    slider.value = String(state.smoothing);
-    output.value = Number(state.smoothing).toFixed(2);
-    logY.checked = Boolean(state.logY);
-    xAxis.value = state.xAxis;
-    let frame = 0;
-    slider.addEventListener("input", () => {
-      state.smoothing = Math.min(0.99, Math.max(0, Number(slider.value)));
-      output.value = state.smoothing.toFixed(2);
-      window.cancelAnimationFrame(frame);
-      frame = window.requestAnimationFrame(redrawAll);
-      saveControls();
-    });
-    logY.addEventListener("change", () => {
-      state.logY = logY.checked;
-      saveControls();
-      redrawAll();
-    });
-    xAxis.addEventListener("change", () => {
-      state.xAxis = xAxis.value;
-      saveControls();
+    } else if (name === "xAxis") {
       // A zoomed step range means nothing on a time axis: go back to the whole run.
       charts.forEach((chart) => {
         if (chart.range) {
@@ -438,16 +354,19 @@
         }
       });
       redrawAll();
-    });
+    } else {
+      redrawAll();
+    }
   }
 
   function start() {
-    bindControls();
     // Figures are rendered in page.charts order; keys come from JSON (they may hold commas).
     const figures = grid.querySelectorAll(".chart-card[data-chart]");
     page.charts.forEach((spec, i) => register(spec.name, spec.keys, figures[i]));
-    connect();
-    window.trackerRunPage = { charts: charts, state: state, smooth: smooth };
+    TrackerLive.on("points", (message) => onPoints(message.keys || []));
+    TrackerLive.on("status", (message) => setStatus(message.status));
+    TrackerLive.onReconnect(refreshAll); // points may have arrived while we were away
+    TrackerLive.connect(page.wsPath, { indicator: "live-indicator" });
   }
 
   start();

@@ -1,7 +1,8 @@
 // Run page, Health panel (templates/runs/_health.html): the analyzers' findings from the
 // findings API, most pressing first, with "what to try next"; each finding's steps shaded
-// on the charts of its metrics (run.js draws them; shapes are put back after each redraw);
-// refreshed when the run's websocket says "findings"; dismiss / restore per finding.
+// on the charts of its metrics (run.js draws them and tags each trace with its metric's
+// key; shapes are put back after each redraw); refreshed when the page's socket says
+// "findings"; dismiss / restore per finding.
 (function () {
   "use strict";
 
@@ -29,13 +30,7 @@
     return node;
   }
 
-  function number(value) {
-    if (typeof value !== "number") return String(value);
-    const abs = Math.abs(value);
-    if (Number.isInteger(value) && abs < 1e15) return value.toLocaleString("en-US");
-    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2);
-    return String(Number(value.toPrecision(4)));
-  }
+  const number = TrackerFmt.number;
 
   // Evidence names carry their unit: *_pct, *_bytes, *_step(s).
   function evidenceItem(name, value) {
@@ -76,14 +71,6 @@
     return a === b || b === null || b === undefined ? `step ${number(a)}` : `steps ${number(a)}–${number(b)}`;
   }
 
-  function ago(iso) {
-    const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
-    if (seconds < 60) return `${Math.round(seconds)} s ago`;
-    if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
-    if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
-    return new Date(iso).toLocaleString();
-  }
-
   // --- Rendering --------------------------------------------------------------------
 
   function renderVerdict(health) {
@@ -110,7 +97,7 @@
     const checked = document.getElementById("health-checked");
     checked.textContent = health.diagnosed_at
       ? `checked ${health.diagnosed_step !== null ? `at step ${number(health.diagnosed_step)}, ` : ""}` +
-        `${ago(health.diagnosed_at)}${health.status === "running" ? " · re-checked as points arrive" : ""}`
+        `${TrackerFmt.ago(health.diagnosed_at)}${health.status === "running" ? " · re-checked as points arrive" : ""}`
       : health.status === "running" ? "the analyzers run as points arrive" : "";
     checked.dataset.at = health.diagnosed_at || "";
   }
@@ -224,19 +211,30 @@
 
   // --- Chart marks ------------------------------------------------------------------
 
+  // The run's metric charts that Plotly has drawn (run.js draws them).
   function chartsOnPage() {
-    const page = window.trackerRunPage;
-    return page && page.charts ? Array.from(page.charts.values()) : [];
+    return Array.from(document.querySelectorAll("#charts .chart-card[data-chart] .chart")).filter((el) => el.data);
   }
 
-  function shapesFor(chart) {
-    const page = window.trackerRunPage;
-    if (!state.health || (page && page.state && page.state.xAxis !== "step")) return [];
+  // The metrics a chart shows: run.js tags each of its traces with its metric's key.
+  function chartKeys(node) {
+    return node.data.map((trace) => trace.meta && trace.meta.key).filter(Boolean);
+  }
+
+  // Steps mean nothing on a time axis: no marks there.
+  function onStepAxis() {
+    const xAxis = document.getElementById("x-axis");
+    return !xAxis || xAxis.value === "step";
+  }
+
+  function shapesFor(node) {
+    if (!state.health || !onStepAxis()) return [];
+    const keys = chartKeys(node);
     const shapes = [];
     const annotations = [];
     for (const finding of state.health.findings) {
       if (finding.dismissed || finding.step_start === null || finding.step_start === undefined) continue;
-      if (!finding.keys.some((key) => chart.keys.includes(key))) continue;
+      if (!finding.keys.some((key) => keys.includes(key))) continue;
       const color = SEVERITY_COLOR[finding.severity] || "#6b7482";
       const name = `${SHAPE_PREFIX}${finding.id}`;
       const end = finding.step_end === null || finding.step_end === undefined ? finding.step_start : finding.step_end;
@@ -269,14 +267,13 @@
     return JSON.stringify(items.map((s) => [s.name, s.type, s.x0, s.x1, s.x, s.text]));
   }
 
-  function markChart(chart) {
-    const node = chart.el;
+  function markChart(node) {
     if (!node || !node._fullLayout || !window.Plotly) return;
     if (!node.__healthBound && node.on) {
       node.__healthBound = true;
-      node.on("plotly_afterplot", () => window.requestAnimationFrame(() => markChart(chart)));
+      node.on("plotly_afterplot", () => window.requestAnimationFrame(() => markChart(node)));
     }
-    const wanted = shapesFor(chart);
+    const wanted = shapesFor(node);
     const wantedShapes = wanted.shapes || [];
     const wantedNotes = wanted.annotations || [];
     const layout = node.layout || {};
@@ -356,38 +353,6 @@
     }
   }
 
-  // --- Live -------------------------------------------------------------------------------
-
-  let attempts = 0;
-  function connect() {
-    if (!("WebSocket" in window)) return;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${window.location.host}${panel.dataset.wsPath}`);
-    socket.addEventListener("open", () => {
-      if (attempts > 0) schedule(); // findings may have changed while we were away
-      attempts = 0;
-    });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      if (message.type === "findings") schedule();
-      else if (message.type === "status" && state.health) {
-        state.health.status = message.status;
-        renderVerdict(state.health);
-      }
-    });
-    socket.addEventListener("close", (event) => {
-      if (event.code === 4403) return;
-      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      window.setTimeout(connect, delay);
-    });
-  }
-
   function start() {
     const toggle = document.getElementById("health-show-dismissed");
     toggle.addEventListener("change", () => {
@@ -405,12 +370,15 @@
     window.setInterval(() => {
       if (state.health) renderVerdict(state.health);
     }, 15000);
+    TrackerLive.on("findings", schedule);
+    TrackerLive.on("status", (message) => {
+      if (!state.health) return;
+      state.health.status = message.status;
+      renderVerdict(state.health);
+    });
+    TrackerLive.onReconnect(schedule); // findings may have changed while we were away
     fetchHealth();
-    connect();
-    window.trackerRunHealth = { state: state, refresh: fetchHealth };
   }
 
-  // After run.js (deferred scripts run in document order; this one comes first).
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  start();
 })();

@@ -1,7 +1,7 @@
 // Run page, media sections: confusion matrix and per-class metrics, ROC/PR curves, model
 // internals (per-layer statistics, distributions, model summary), system metrics and
 // checkpoints. Fills templates/runs/_media.html from media.json and series.json, and
-// follows the run's websocket for new media and points.
+// follows the page's socket for new media and points.
 (function () {
   "use strict";
 
@@ -52,16 +52,9 @@
     children.forEach((c) => node.append(c));
     return node;
   }
-  const fmt = (v, digits = 3) => (v === null || v === undefined ? "—" : Number(v).toFixed(digits));
-  const fmtInt = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString());
-  function fmtBytes(v) {
-    if (v === null || v === undefined) return "—";
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    let n = Number(v);
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-    return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-  }
+  const fmt = TrackerFmt.fixed;
+  const fmtInt = TrackerFmt.integer;
+  const fmtBytes = TrackerFmt.bytes;
   function layout(extra) {
     return Object.assign({
       margin: { l: 52, r: 14, t: 8, b: 36 }, height: 300,
@@ -419,7 +412,7 @@
       if (r.best) step.prepend(el("span", { class: "badge badge-finished", text: "best" }), " ");
       return el("tr", { "data-checkpoint": String(r.id) }, step, metrics, el("td", { class: "num", text: fmtBytes(r.size) }),
         el("td", {}, el("code", { title: r.sha256, text: r.sha256.slice(0, 12) })),
-        el("td", { class: "muted", text: new Date(r.created_at).toLocaleString() }),
+        el("td", { class: "muted", text: TrackerFmt.dateTime(r.created_at) }),
         el("td", {}, el("a", { class: "btn media-btn", href: r.download, download: "", text: "Download" })));
     }));
   }
@@ -481,27 +474,6 @@
     state.charts.forEach((chart) => { if (chart.spec.keys.some((k) => ours.includes(k))) scheduleChart(chart); });
   }
 
-  let attempts = 0;
-  function connect() {
-    if (!("WebSocket" in window)) return;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${window.location.host}${root.dataset.wsPath}`);
-    socket.addEventListener("open", () => { if (attempts > 0) scheduleRefresh(); attempts = 0; });
-    socket.addEventListener("message", (event) => {
-      let message;
-      try { message = JSON.parse(event.data); } catch (e) { return; }
-      if (message.type === "media") scheduleRefresh();
-      else if (message.type === "points") onPoints(message.keys || []);
-      else if (message.type === "status") scheduleRefresh(); // summary facts land at finish
-    });
-    socket.addEventListener("close", (event) => {
-      if (event.code === 4403) return;
-      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      window.setTimeout(connect, delay);
-    });
-  }
-
   // --- controls -------------------------------------------------------------------------
 
   function bind() {
@@ -528,7 +500,9 @@
   }
 
   bind();
+  TrackerLive.on("media", scheduleRefresh);
+  TrackerLive.on("points", (message) => onPoints(message.keys || []));
+  TrackerLive.on("status", scheduleRefresh); // summary facts land at finish
+  TrackerLive.onReconnect(scheduleRefresh);
   refresh();
-  connect();
-  window.trackerRunMedia = { state: state, refresh: refresh };
 })();
