@@ -273,10 +273,15 @@ TRACKER_DIAGNOSE_INTERVAL = env_float("TRACKER_DIAGNOSE_INTERVAL", 10.0)
 TRACKER_ARTIFACT_ROOT = env_str("TRACKER_ARTIFACT_ROOT", "")
 TRACKER_MAX_CHECKPOINT_BYTES = env_int("TRACKER_MAX_CHECKPOINT_BYTES", 2 * 1024**3)
 
+# The one address clients reach this server at: the `make run` banner, the pages' "Log a
+# run" help and sweep trials (which log back to it from any worker) all use it. `make run`
+# sets it from HOST and PORT; workers on other machines need an address they can reach.
+# TRACKER_SERVER_URL is its former name, still read.
+TRACKER_PUBLIC_URL = (
+    env_str("TRACKER_PUBLIC_URL", "") or env_str("TRACKER_SERVER_URL", "") or "http://127.0.0.1:8000"
+).rstrip("/")
+
 # --- Sweeps (tuning; read through tuning.conf) ------------------------------------------
-# The tracker server that trial processes log to: workers on other machines need an
-# address they can reach, not the web server's own bind address.
-TRACKER_SERVER_URL = env_str("TRACKER_SERVER_URL", "http://127.0.0.1:8000")
 # An explicit SQLAlchemy URL for Optuna's storage; empty: the project's own database.
 TUNING_STORAGE_URL = env_str("TUNING_STORAGE_URL", "")
 # Module prefixes sweeps may run, an allowlist: empty allows nothing. Unset (None), the

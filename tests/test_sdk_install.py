@@ -6,6 +6,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from experiments.models import Run
 from tests.helpers import stored_points
@@ -40,13 +41,14 @@ def test_a_new_virtualenv_installs_the_sdk_from_the_server_and_logs_a_run(
     server, api_key, tmp_path, client, owner
 ):
     client.force_login(owner)
-    page = client.get("/start/").content.decode()
-    # The page shows the install line with the address the browser used.
-    line = "pip install --index-url http://testserver/sdk/simple/ tracker"
+    with override_settings(TRACKER_PUBLIC_URL=server.url):
+        page = client.get("/start/").content.decode()
+    # The page shows the install line with the server's public address.
+    line = f"pip install --index-url {server.url}/sdk/simple/ tracker"
     assert line in page
 
     python = _new_venv(tmp_path / "venv")
-    install = line.replace("http://testserver", server.url).split()
+    install = line.split()
     out = subprocess.run(
         [str(python), "-m", *install, "--disable-pip-version-check", "--no-cache-dir"],
         cwd=tmp_path,

@@ -17,8 +17,9 @@ def _names(value) -> list[str]:
 
 
 def server_url() -> str:
-    """The tracker server that trial processes log to (``TRACKER_SERVER_URL``)."""
-    return str(settings.TRACKER_SERVER_URL).rstrip("/")
+    """The tracker server that trial processes log to: the server's public address
+    (``TRACKER_PUBLIC_URL``), the same one its pages and `make run` show."""
+    return str(settings.TRACKER_PUBLIC_URL).rstrip("/")
 
 
 def storage_url() -> str:

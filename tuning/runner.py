@@ -127,7 +127,7 @@ def main(spec_path: str) -> int:
             run.finish()
             raise tracker.TrackerError(
                 f"cannot reach the tracker server at {os.environ.get('TRACKER_SERVER')} "
-                "(the workers' TRACKER_SERVER_URL must be an address they can reach)"
+                "(the workers' TRACKER_PUBLIC_URL must be an address they can reach)"
             )
     except Exception:
         outcome["error"] = traceback.format_exc()

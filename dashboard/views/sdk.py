@@ -5,6 +5,7 @@ The index and the wheel need no login: they hold the SDK's code, which is open s
 carries no user data, and ``pip`` cannot sign in. The page itself does need one.
 """
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -46,22 +47,20 @@ def wheel_file(request: HttpRequest, filename: str) -> FileResponse:
     return FileResponse(wheel.path.open("rb"), as_attachment=True, filename=wheel.filename)
 
 
-def install_command(request: HttpRequest) -> str:
-    """The one line that installs the SDK from this server, at the address the browser
-    used to reach it (so it is right behind a proxy or on any port)."""
-    index = request.build_absolute_uri(reverse("sdk-simple"))
-    return f"pip install --index-url {index} tracker"
+def install_command() -> str:
+    """The one line that installs the SDK from this server, at its public address
+    (``TRACKER_PUBLIC_URL``: what training machines reach, on any port or behind a proxy)."""
+    return f"pip install --index-url {settings.TRACKER_PUBLIC_URL}{reverse('sdk-simple')} tracker"
 
 
 @login_required
 def start_page(request: HttpRequest) -> HttpResponse:
-    server = request.build_absolute_uri("/").rstrip("/")
     return render(
         request,
         "start.html",
         {
-            "server": server,
-            "install": install_command(request),
+            "server": settings.TRACKER_PUBLIC_URL,
+            "install": install_command(),
             "version": sdk_wheel().version,
             "username": request.user.get_username(),
         },

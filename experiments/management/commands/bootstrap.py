@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         if key:
             lines += [
                 f"  API key:           {key}",
-                "  Log a run:         export TRACKER_SERVER=http://127.0.0.1:8000",
+                f"  Log a run:         export TRACKER_SERVER={settings.TRACKER_PUBLIC_URL}",
                 f"                     export TRACKER_API_KEY={key}",
                 "                     .venv/bin/python examples/train_digits.py",
             ]
