@@ -23,7 +23,7 @@ os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 # otherwise get production's HTTPS defaults (redirects, Secure cookies).
 os.environ.setdefault("TRACKER_HTTPS", "0")
 # The only code sweeps in tests may run: the example and the tests' own entry points.
-os.environ.setdefault("TUNING_ENTRY_POINT_MODULES", "examples,tests.test_tuning_entrypoints")
+os.environ.setdefault("TUNING_ENTRY_POINT_MODULES", "examples,tests.tuning.test_entrypoints")
 
 from dashboard.settings import *  # noqa: E402, F403
 

@@ -6,7 +6,7 @@ import pytest
 import tracker
 from experiments.models import ApiKey, Metric, Run
 from experiments.queries import metric_history
-from tests.test_tuning_support import grant_run_sweeps, logs, sweep_workers_fixture  # noqa: F401
+from tests.tuning.support import grant_run_sweeps, logs
 from tuning.models import Sweep, SweepStatus, TrialState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

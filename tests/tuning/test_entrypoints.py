@@ -1,4 +1,4 @@
-"""Entry points that sweep tests run in trial processes (``tests.test_tuning_entrypoints:...``).
+"""Entry points that sweep tests run in trial processes (``tests.tuning.test_entrypoints:...``).
 
 Standard library only at import: a trial process imports this module without Django.
 """

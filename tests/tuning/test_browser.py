@@ -9,7 +9,7 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from tests.test_browser import browser, page  # noqa: F401 (fixtures: Chromium, a page that records JS errors)
-from tests.test_tuning_support import logs, sweep_workers_fixture  # noqa: F401
+from tests.tuning.support import logs
 from tuning.models import Sweep, SweepStatus, TrialState
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -39,7 +39,7 @@ def test_a_sweep_created_and_started_in_the_admin_shows_its_trials_and_plots(
 
     tab.select_option("select[name=project]", label="digits")
     tab.fill("input[name=name]", "browser-sweep")
-    tab.fill("input[name=entry_point]", "tests.test_tuning_entrypoints:steady")
+    tab.fill("input[name=entry_point]", "tests.tuning.test_entrypoints:steady")
     tab.fill("input[name=objective]", "score")
     tab.fill("input[name=space-0-name]", "x")
     tab.fill("input[name=space-0-low]", "0")

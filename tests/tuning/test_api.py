@@ -6,7 +6,7 @@ import pytest
 import tracker
 from experiments.models import Project, Run
 from tests.helpers import auth, post
-from tests.test_tuning_support import grant_run_sweeps
+from tests.tuning.support import grant_run_sweeps
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
 
 SPACE = {

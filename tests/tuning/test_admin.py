@@ -7,7 +7,7 @@ trials end promptly through ``should_stop``), resume to the end.
 import pytest
 
 from experiments.models import Project, Run
-from tests.test_tuning_support import logs, sweep_workers_fixture, wait_for  # noqa: F401
+from tests.tuning.support import wait_for
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
 
 ADD = "/admin/tuning/sweep/add/"
@@ -36,7 +36,7 @@ def form(project, **extra):
     data = {
         "project": str(project.pk),
         "name": "from-admin",
-        "entry_point": "tests.test_tuning_entrypoints:steady",
+        "entry_point": "tests.tuning.test_entrypoints:steady",
         "objective": "score",
         "direction": "maximize",
         "config": '{"epochs": 3}',
@@ -133,7 +133,7 @@ def test_a_sampler_that_cannot_search_the_space_is_refused_on_its_field(client, 
 def make(project, **fields):
     base = {
         "name": "s",
-        "entry_point": "tests.test_tuning_entrypoints:steady",
+        "entry_point": "tests.tuning.test_entrypoints:steady",
         "objective": "score",
         "space": {"x": {"type": "float", "low": 0, "high": 1}},
         "n_trials": 3,

@@ -30,9 +30,9 @@ def test_anything_else_returned_is_an_error_that_says_what_to_return(returned):
 
 def test_a_missing_function_is_named():
     with pytest.raises(
-        AttributeError, match=r"module 'tests\.test_tuning_entrypoints' has no function 'nope'"
+        AttributeError, match=r"module 'tests\.tuning\.test_entrypoints' has no function 'nope'"
     ):
-        load_entry_point("tests.test_tuning_entrypoints:nope", ["tests"])
+        load_entry_point("tests.tuning.test_entrypoints:nope", ["tests"])
 
 
 def _fake_torch(initialized: bool) -> types.ModuleType:

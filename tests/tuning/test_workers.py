@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from tests.test_tuning_support import alive, kill, logs, sweep_workers_fixture, wait_for  # noqa: F401
+from tests.tuning.support import alive, kill, logs, wait_for
 from tuning.models import SweepStatus, Trial, TrialState
 from tuning.services import sweep_create
 from tuning.storage import open_study
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def make_sweep(owner, **fields):
     base = {
         "name": "shared",
-        "entry_point": "tests.test_tuning_entrypoints:steady",
+        "entry_point": "tests.tuning.test_entrypoints:steady",
         "objective": "score",
         "direction": "maximize",
         "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},

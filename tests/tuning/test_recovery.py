@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from experiments.models import Project, Run, RunStatus
 from tests.helpers import auth
-from tests.test_tuning_support import FAST, alive, kill, logs, sweep_workers_fixture, wait_for  # noqa: F401
+from tests.tuning.support import FAST, alive, kill, logs, wait_for
 from tuning import tasks
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
 from tuning.services import sweep_create
@@ -103,7 +103,7 @@ def make_sweep(owner):
         project="p",
         fields={
             "name": "lost",
-            "entry_point": "tests.test_tuning_entrypoints:steady",
+            "entry_point": "tests.tuning.test_entrypoints:steady",
             "objective": "score",
             "direction": "maximize",
             "space": {"x": {"type": "float", "low": 0.5, "high": 1.0}},
