@@ -92,6 +92,49 @@ def celery_worker(transactional_db, tmp_path):
     worker.stop()
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium (Debian's) driven by Playwright; the test is skipped without either."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium not installed: apt-get install chromium")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright not installed: pip install playwright"
+    )
+    # Playwright's sync API runs an event loop in this thread; the ORM calls that create test
+    # data are still plain synchronous calls. Allowed while the browser runs, and only then.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def page(request, browser):
+    """A fresh browser tab whose script errors are collected in ``page.errors``. A test
+    module may set ``VIEWPORT`` (a Playwright viewport dict) and ``PAGE_ERRORS_FAIL = True``
+    (any script error fails the test at teardown)."""
+    viewport = getattr(request.module, "VIEWPORT", {"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    yield page
+    if getattr(request.module, "PAGE_ERRORS_FAIL", False):
+        assert not page.errors, page.errors
+    context.close()
+
+
 @pytest.fixture(autouse=True)
 def _empty_artifact_store():
     """Each test starts with an empty artifact store: databases restart their ids between

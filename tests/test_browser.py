@@ -4,101 +4,21 @@ uvicorn server, so the JavaScript, Plotly and the websocket are exercised end to
 ``TRACKER_SCREENSHOT=1`` also rewrites the README screenshot static/screenshots/run-page.png.
 """
 
-import json
 import math
 import os
 import time
-import urllib.request
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls that create test
-# data are still plain synchronous calls.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 from experiments.models import Project, Run, RunStatus
+from tests.browser import api, chart_traces, log, login
+from tests.processes import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "static" / "screenshots" / "run-page.png"
+SCREENSHOT = ROOT / "static" / "screenshots" / "run-page.png"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium not installed: apt-get install chromium")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright not installed: pip install playwright"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    yield page
-    context.close()
-
-
-def api(server, api_key: str, path: str, body: dict) -> dict:
-    """POST to the server's JSON API, as the SDK does."""
-    request = urllib.request.Request(
-        f"{server.url}/api/v1/{path}",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def log(
-    server, api_key: str, run: Run, rows: list[tuple[int, dict]], seq: int, t0: float | None = None
-) -> None:
-    """Send (step, {key: value}) rows through the ingest API, so that the server process
-    stores them and publishes the live events, as for a real client."""
-    t0 = time.time() if t0 is None else t0
-    body = {"writer": "test", "seq": seq, "rows": [[s, t0 + s, values] for s, values in rows]}
-    api(server, api_key, f"runs/{run.pk}/batches", body)
-
-
-def login(page, server, owner, path: str) -> None:
-    """Open ``path``, which sends us to the login form, and log in through it."""
-    page.goto(server.url + path)
-    assert "/accounts/login/" in page.url
-    page.fill("input[name=username]", owner.username)
-    page.fill("input[name=password]", owner.raw_password)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + path)
-
-
-def chart_traces(page, chart: str, kind: str = "raw") -> dict[str, dict]:
-    """The plotted traces of one chart, read back from the Plotly div: {key: {x, y}}."""
-    page.wait_for_function(
-        "name => { const el = document.querySelector(`[data-chart='${name}'] .chart`);"
-        " return el && el.data && el.data.length > 0; }",
-        arg=chart,
-    )
-    traces = page.evaluate(
-        """([name, kind]) => document.querySelector(`[data-chart='${name}'] .chart`).data
-            .filter(t => t.meta && t.meta.kind === kind)
-            .map(t => ({key: t.meta.key, x: Array.from(t.x), y: Array.from(t.y)}))""",
-        [chart, kind],
-    )
-    return {t["key"]: {"x": t["x"], "y": t["y"]} for t in traces}
 
 
 def test_login_then_run_page_plots_the_logged_points(page, server, owner, api_key):

@@ -7,59 +7,24 @@ summary table and the overlaid curves drawn; and the run page's per-rank toggle.
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 from django.utils import timezone
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 from experiments.compare.baselines import baseline_set
 from experiments.models import Project, Run, RunStatus
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest
+from tests.browser import login
+from tests.processes import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "static" / "screenshots" / "compare-page.png"
+SCREENSHOT = ROOT / "static" / "screenshots" / "compare-page.png"
+# The tab of the shared ``page`` fixture (tests/conftest.py): wider, and any script error fails.
+VIEWPORT = {"width": 1440, "height": 1000}
+PAGE_ERRORS_FAIL = True
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium not installed: apt-get install chromium")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright not installed: pip install playwright"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
-    yield page
-    assert not page.errors, page.errors
-    context.close()
-
-
-def login(page, server, user, path: str) -> None:
-    page.goto(server.url + path)
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", user.raw_password)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + path)
 
 
 def train(project: Project, name: str, group: str, seed: int, quality: float, ranks: int = 1) -> Run:

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +17,13 @@ import pytest
 from experiments.diagnostics.models import Finding, FindingDismissal
 from experiments.diagnostics.runner import run_diagnose
 from experiments.models import RunStatus
-from tests import test_browser
+from tests.browser import login
 from tests.processes import ROOT, ServerProcess, process_env
-from tests.test_browser import login
 from tests.test_diagnostics_unit import gpu_series, ingest, make_run
-
-browser = test_browser.browser
-page = test_browser.page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "static" / "screenshots" / "health-panel.png"
+SCREENSHOT = ROOT / "static" / "screenshots" / "health-panel.png"
 
 # The steps each chart shades, read back from Plotly: {chart: [[x0, x1, name], ...]}.
 SHAPES = """() => Object.fromEntries(Array.from(document.querySelectorAll('.chart-card[data-chart]'))

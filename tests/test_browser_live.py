@@ -19,13 +19,8 @@ import pytest
 from django.urls import reverse
 
 from experiments.models import Metric, Project, Run, RunStatus
-from tests import test_browser
+from tests.browser import api, chart_traces, log, login
 from tests.processes import ROOT, ServerProcess, process_env
-from tests.test_browser import api, chart_traces, log, login
-
-# Chromium, and a page that collects its script errors: the first browser suite's fixtures.
-browser = test_browser.browser
-page = test_browser.page
 
 CRASH_AFTER_SECONDS = 3
 

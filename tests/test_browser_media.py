@@ -15,7 +15,7 @@ import tracker
 from examples.train_digits import CLASS_NAMES, train
 from experiments.media.reads import classification_report
 from experiments.models import Checkpoint, Media
-from tests.test_browser import browser, login, page  # noqa: F401 (fixtures)
+from tests.browser import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +28,7 @@ def shoot(tab, selector: str, name: str) -> None:
         tab.locator(selector).screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
-def test_the_run_page_shows_the_confusion_matrix_histograms_and_system_charts(page, sdk, owner):  # noqa: F811
+def test_the_run_page_shows_the_confusion_matrix_histograms_and_system_charts(page, sdk, owner):
     config = {"epochs": 3, "log_freq": 5, "keep_checkpoints": 2}
     with tracker.init(project="digits", config=config, system_interval=0.25) as run:
         train(config, run)

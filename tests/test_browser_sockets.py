@@ -11,11 +11,8 @@ its status in the runs table.
 import pytest
 
 from experiments.models import Project, Run, RunStatus
-from tests import test_browser
+from tests.browser import api, log, login
 from tests.processes import ServerProcess, process_env
-from tests.test_browser import api, log, login
-
-browser = test_browser.browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

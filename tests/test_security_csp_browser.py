@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 from experiments.compare.baselines import baseline_set
 from experiments.media.items import media_store, parse_media
 from experiments.models import ApiKey, Project, Run, RunStatus
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest
-from tests.test_browser import browser  # noqa: F401 (fixture: Chromium)
 from tuning.models import Sweep, SweepStatus, Trial, TrialState
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,7 +39,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 class Tab:
     """A browser tab that keeps every CSP violation and script error it sees."""
 
-    def __init__(self, browser, server) -> None:  # noqa: F811
+    def __init__(self, browser, server) -> None:
         self.server = server
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.context.add_init_script(WATCH)
@@ -88,7 +85,7 @@ class Tab:
 
 
 @pytest.fixture
-def tab(browser, server):  # noqa: F811
+def tab(browser, server):
     tab = Tab(browser, server)
     yield tab
     tab.close()

@@ -1,14 +1,8 @@
 """A sweep made in the admin with a real browser: fill the parameter rows, start it, and
 watch trials appear and Optuna's figures render on the sweep page while it runs."""
 
-import os
-
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls stay synchronous.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from tests.test_browser import browser, page  # noqa: F401 (fixtures: Chromium, a page that records JS errors)
 from tests.tuning.support import logs
 from tuning.models import Sweep, SweepStatus, TrialState
 
@@ -25,7 +19,7 @@ def test_a_sweep_created_and_started_in_the_admin_shows_its_trials_and_plots(
 ):
     from experiments.models import Project
 
-    tab = request.getfixturevalue("page")  # the imported fixture
+    tab = request.getfixturevalue("page")  # set up after the workers and the server
     owner.is_staff = owner.is_superuser = True
     owner.save()
     Project.objects.create(owner=owner, name="digits")
