@@ -9,15 +9,14 @@ floats whose shortest form has a positive exponent (magnitude 1e16 and over, all
 numbers) need it; small ones such as 1e-300 are written ``1e-300``, which jsonb keeps
 with its scale, and read back as floats.
 
-Write a run's config and summary, media data and checkpoint metrics with
-``exact_json(value)`` as the field's value. (An ``encoder=`` on the model fields would
-do the same on every write; this keeps the models, and their migrations, as they are.)
+The JSON fields whose numbers are the user's (a run's config and summary, media data,
+checkpoint metrics, a sweep's space and config, a trial's params and intermediate values)
+declare ``encoder=ExactJSONEncoder``, so every write, from any code path (services, the
+admin, bulk updates), goes through it.
 """
 
 import json
 from typing import Any
-
-from django.db.models import JSONField, Value
 
 
 def _encode(value: Any) -> str:
@@ -51,10 +50,3 @@ class ExactJSONEncoder(json.JSONEncoder):
 
     def encode(self, o: Any) -> str:
         return dumps_exact(o)
-
-
-def exact_json(value: Any) -> Value:
-    """``value`` for a JSONField write (``save``, ``create``, ``update``, ``bulk_create``)
-    that reads back with its types on PostgreSQL and SQLite alike. After ``save`` or
-    ``create`` the instance's attribute holds this expression: set the value back."""
-    return Value(value, output_field=JSONField(encoder=ExactJSONEncoder))

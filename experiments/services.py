@@ -13,7 +13,6 @@ from django.utils import timezone
 from experiments import events
 from experiments.chunks import Chunk, chunks_insert, split_chunks
 from experiments.errors import ApiError, NotFound
-from experiments.jsonstore import exact_json
 from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
 from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_stored_size
 from experiments.selectors import runs_visible_to
@@ -31,20 +30,12 @@ def _auto_name(project: Project) -> str:
 
 
 def _run_save(run: Run, update_fields: list[str] | None = None, grew: tuple[str, ...] = ()) -> None:
-    """Save ``run`` with its config and summary written by ``exact_json`` (so that
-    floats stay floats on PostgreSQL: every save of a run goes through here). ``grew``
-    names the JSON fields a merge made larger: each must stay within its byte limit
-    (413 naming the field and the setting)."""
+    """Save ``run`` after checking its size limits: ``grew`` names the JSON fields a merge
+    made larger; each must stay within its byte limit (413 naming the field and the
+    setting). The fields' encoder keeps floats floats on PostgreSQL (jsonstore)."""
     for name in grew:
         check_stored_size(getattr(run, name), name, f"TRACKER_MAX_{name.upper()}_BYTES")
-    values = {name: getattr(run, name) for name in ("config", "summary") if name in (update_fields or [name])}
-    for name, value in values.items():
-        setattr(run, name, exact_json(value))
-    try:
-        run.save(update_fields=update_fields)
-    finally:
-        for name, value in values.items():
-            setattr(run, name, value)
+    run.save(update_fields=update_fields)
 
 
 @transaction.atomic

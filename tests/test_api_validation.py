@@ -488,6 +488,30 @@ def test_media_and_checkpoint_metrics_keep_huge_floats(client, api_key, run_id):
     assert typed(r.json()["media"][0]["data"]["edges"]) == typed([-1e20, 0.0, 1e20])
 
 
+def test_every_write_path_keeps_floats_floats_admin_bulk_updates_and_sweeps(owner, run_id):
+    # The fields' own encoder, not one service's care: an ORM update (as the admin does)
+    # and a sweep's config and a trial's params read back with their types too.
+    from tuning.models import Sweep, Trial
+
+    Run.objects.filter(pk=run_id).update(config=EXACT, summary={"s": 1e20})
+    run = Run.objects.get(pk=run_id)
+    assert typed(run.config) == typed(EXACT) and typed(run.summary) == typed({"s": 1e20})
+    sweep = Sweep.objects.create(
+        project=run.project,
+        name="s",
+        objective="val/acc",
+        entry_point="examples.train_digits:train",
+        space={"lr": {"type": "float", "low": 1e-20, "high": 1e20}},
+        config={"cap": 1e18},
+    )
+    trial = Trial.objects.create(sweep=sweep, number=0, params={"lr": 1e19}, intermediate=[[0, 1e16]])
+    sweep.refresh_from_db()
+    trial.refresh_from_db()
+    assert typed(sweep.config) == typed({"cap": 1e18})
+    assert typed(sweep.space["lr"]) == typed({"type": "float", "low": 1e-20, "high": 1e20})
+    assert typed(trial.params) == typed({"lr": 1e19}) and typed(trial.intermediate) == typed([[0, 1e16]])
+
+
 def test_a_run_stored_with_an_integer_beyond_64_bits_is_still_readable(client, owner, api_key, run_id):
     # What PostgreSQL made of 1e20 before: an integer no 64-bit JSON encoder writes.
     Run.objects.filter(pk=run_id).update(config={"lr": 10**20}, summary={"deep": nested(300)})

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from experiments.jsonstore import ExactJSONEncoder
 from experiments.models import ApiKey, Project, Run
 
 
@@ -45,7 +46,9 @@ class Sweep(models.Model):
     name = models.CharField(max_length=200, help_text="Also the group of the trials' runs.")
     objective = models.CharField(max_length=200, help_text="Metric key the trials log, e.g. val/acc.")
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.MAXIMIZE)
-    space = models.JSONField(default=dict, blank=True, help_text="Search space, see the README.")
+    space = models.JSONField(
+        default=dict, blank=True, encoder=ExactJSONEncoder, help_text="Search space, see the README."
+    )
     sampler = models.CharField(max_length=32, default="tpe")
     sampler_options = models.JSONField(default=dict, blank=True)
     pruner = models.CharField(max_length=32, default="median")
@@ -56,7 +59,9 @@ class Sweep(models.Model):
     entry_point = models.CharField(
         max_length=300, help_text="module:function(config, run), e.g. examples.train_digits:train"
     )
-    config = models.JSONField(default=dict, blank=True, help_text="Fixed config every trial gets.")
+    config = models.JSONField(
+        default=dict, blank=True, encoder=ExactJSONEncoder, help_text="Fixed config every trial gets."
+    )
 
     status = models.CharField(max_length=16, choices=SweepStatus.choices, default=SweepStatus.CREATED)
     error = models.TextField(blank=True)
@@ -102,9 +107,9 @@ class Trial(models.Model):
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="trials")
     number = models.IntegerField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=TrialState.choices, default=TrialState.RUNNING)
-    params = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
     value = models.FloatField(null=True, blank=True)
-    intermediate = models.JSONField(default=list, blank=True)
+    intermediate = models.JSONField(default=list, blank=True, encoder=ExactJSONEncoder)
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

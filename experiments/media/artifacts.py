@@ -23,7 +23,6 @@ from django.db import IntegrityError, transaction
 
 from experiments.directions import project_directions
 from experiments.errors import ApiError, NotFound
-from experiments.jsonstore import exact_json
 from experiments.models import Checkpoint, Run
 from experiments.payloads import parse_int
 
@@ -159,7 +158,7 @@ def checkpoint_store(*, run: Run, upload: CheckpointUpload, stream: IO[bytes]) -
                 filename=upload.filename,
                 sha256=digest,
                 size=received,
-                metrics=exact_json(upload.metrics),
+                metrics=upload.metrics,
                 best_metric=upload.best_metric,
                 path=str(final.relative_to(artifact_root())),
             )

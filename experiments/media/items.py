@@ -17,7 +17,6 @@ from django.db import transaction
 
 from experiments import events
 from experiments.errors import ApiError
-from experiments.jsonstore import exact_json
 from experiments.models import Media, MediaKind, Run
 from experiments.payloads import check_int
 
@@ -229,7 +228,7 @@ def media_store(*, run: Run, items: list[MediaItem]) -> int:
         fresh = {item.uid: item for item in items if item.uid not in seen}
         Media.objects.bulk_create(
             [
-                Media(run=run, kind=i.kind, name=i.name, step=i.step, uid=i.uid, data=exact_json(i.data))
+                Media(run=run, kind=i.kind, name=i.name, step=i.step, uid=i.uid, data=i.data)
                 for i in fresh.values()
             ],
             ignore_conflicts=True,

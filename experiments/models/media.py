@@ -4,6 +4,7 @@ histograms, the model summary) and checkpoints (``experiments.media``)."""
 from django.db import models
 from django.utils import timezone
 
+from experiments.jsonstore import ExactJSONEncoder
 from experiments.models.runs import Run
 
 
@@ -31,7 +32,7 @@ class Media(models.Model):
     step = models.BigIntegerField()
     # Chosen by the client, so a retried upload is stored once.
     uid = models.CharField(max_length=64)
-    data = models.JSONField()
+    data = models.JSONField(encoder=ExactJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -58,7 +59,7 @@ class Checkpoint(models.Model):
     filename = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()
-    metrics = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
     # The metric a keep-best-k policy ranks the run's checkpoints by ("" when none was
     # asked for); ``which="best"`` uses the newest checkpoint's.
     best_metric = models.CharField(max_length=200, blank=True)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from experiments.jsonstore import ExactJSONEncoder
+
 
 class Project(models.Model):
     """A named set of runs. Visibility goes through ``experiments.selectors`` only, so a
@@ -44,8 +46,8 @@ class Run(models.Model):
     group = models.CharField(max_length=200, blank=True, db_index=True)
     tags = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
-    config = models.JSONField(default=dict, blank=True)
-    summary = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
+    summary = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
     notes = models.TextField(blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
