@@ -5,30 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0007_diagnostics_own_app'),
+        ("experiments", "0007_diagnostics_own_app"),
     ]
 
+    # The encoder changes how values are written, not the column: state only (on SQLite an
+    # AlterField would otherwise copy each table).
     operations = [
-        migrations.AlterField(
-            model_name='checkpoint',
-            name='metrics',
-            field=models.JSONField(blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder),
-        ),
-        migrations.AlterField(
-            model_name='media',
-            name='data',
-            field=models.JSONField(encoder=experiments.jsonstore.ExactJSONEncoder),
-        ),
-        migrations.AlterField(
-            model_name='run',
-            name='config',
-            field=models.JSONField(blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder),
-        ),
-        migrations.AlterField(
-            model_name='run',
-            name='summary',
-            field=models.JSONField(blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="checkpoint",
+                    name="metrics",
+                    field=models.JSONField(
+                        blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="media",
+                    name="data",
+                    field=models.JSONField(encoder=experiments.jsonstore.ExactJSONEncoder),
+                ),
+                migrations.AlterField(
+                    model_name="run",
+                    name="config",
+                    field=models.JSONField(
+                        blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="run",
+                    name="summary",
+                    field=models.JSONField(
+                        blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder
+                    ),
+                ),
+            ],
         ),
     ]

@@ -5,30 +5,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tuning', '0002_run_sweeps_permission'),
+        ("tuning", "0002_run_sweeps_permission"),
     ]
 
+    # The encoder changes how values are written, not the column: state only (on SQLite an
+    # AlterField would otherwise copy each table).
     operations = [
-        migrations.AlterField(
-            model_name='sweep',
-            name='config',
-            field=models.JSONField(blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder, help_text='Fixed config every trial gets.'),
-        ),
-        migrations.AlterField(
-            model_name='sweep',
-            name='space',
-            field=models.JSONField(blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder, help_text='Search space, see the README.'),
-        ),
-        migrations.AlterField(
-            model_name='trial',
-            name='intermediate',
-            field=models.JSONField(blank=True, default=list, encoder=experiments.jsonstore.ExactJSONEncoder),
-        ),
-        migrations.AlterField(
-            model_name='trial',
-            name='params',
-            field=models.JSONField(blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="sweep",
+                    name="config",
+                    field=models.JSONField(
+                        blank=True,
+                        default=dict,
+                        encoder=experiments.jsonstore.ExactJSONEncoder,
+                        help_text="Fixed config every trial gets.",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="sweep",
+                    name="space",
+                    field=models.JSONField(
+                        blank=True,
+                        default=dict,
+                        encoder=experiments.jsonstore.ExactJSONEncoder,
+                        help_text="Search space, see the README.",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="trial",
+                    name="intermediate",
+                    field=models.JSONField(
+                        blank=True, default=list, encoder=experiments.jsonstore.ExactJSONEncoder
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="trial",
+                    name="params",
+                    field=models.JSONField(
+                        blank=True, default=dict, encoder=experiments.jsonstore.ExactJSONEncoder
+                    ),
+                ),
+            ],
         ),
     ]
