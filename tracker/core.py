@@ -328,7 +328,17 @@ class Run:
             try:
                 # Whatever the flush left of the budget, but at least a second to try.
                 wait = max(1.0, min(self.settings.http_timeout, deadline - time.monotonic()))
-                self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
+                try:
+                    self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
+                except RequestFailed as exc:
+                    if not (str(exc.field or "").startswith("summary") and payload.get("summary")):
+                        raise
+                    # The summary alone is refused (too large, too deep): end the run without it.
+                    logger.warning(
+                        "tracker: the server refused the run summary (%s); ending the run without it", exc
+                    )
+                    payload = {**payload, "summary": {}}
+                    self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
                 result.sent = True
             except RequestFailed as exc:
                 logger.warning("tracker: could not record the end of run %s on the server: %s", self.id, exc)

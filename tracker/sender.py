@@ -358,6 +358,8 @@ class Sender:
                     return
                 if exc.status == 413 and self._split(entry, body):
                     continue
+                if self._refused_summary(exc) and self._without_summary(entry, body, exc):
+                    continue
                 # finish() tries at once; the tries are counted all the same.
                 verdict = rules.refused(entry, exc, now, at_once=self._closing)
                 if verdict == quarantine.SET_ASIDE:
@@ -425,6 +427,29 @@ class Sender:
             before = len(self.spool.pending)
             self._store(rows[:half], first, None)
             self._store(rows[half:], entry.points - first, data.get("summary"))
+            self._forget(entry)
+            self.spool.move_to_front(len(self.spool.pending) - before + 1)
+        return True
+
+    @staticmethod
+    def _refused_summary(exc: RequestFailed) -> bool:
+        field = exc.field or ""
+        return (
+            quarantine.classify(exc) == quarantine.REFUSED and field.split(".")[0].split("[")[0] == "summary"
+        )
+
+    def _without_summary(self, entry: Entry, body: bytes, exc: RequestFailed) -> bool:
+        """The server refused the summary riding on this batch (too large, too deep): the
+        summary alone is lost, with a warning; the batch's points are sent without it."""
+        data = _json.loads(body)
+        if "summary" not in data:
+            return False
+        logger.warning(
+            "tracker: the server refused the run summary (%s); the points are sent without it", exc
+        )
+        with self._lock:
+            before = len(self.spool.pending)
+            self._store(data.get("rows") or [], entry.points, {})
             self._forget(entry)
             self.spool.move_to_front(len(self.spool.pending) - before + 1)
         return True
