@@ -55,3 +55,13 @@ def stored_state() -> dict:
         "runs": sorted(Run.objects.values_list("id", "status", "points_count", "summary")),
         "receipts": BatchReceipt.objects.count(),
     }
+
+
+def rejected(response, status: int, field: str | None, *words: str) -> dict:
+    """Assert an API refusal: its status, the field it names and the words of its error."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["field"] == field, body
+    for word in words:
+        assert word in body["error"], body
+    return body

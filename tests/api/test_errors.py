@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from experiments.models import ApiKey, Run
-from tests.helpers import auth, post, stored_state
+from tests.helpers import auth, post, rejected, stored_state
 
 pytestmark = pytest.mark.django_db
 
@@ -20,15 +20,6 @@ def run_id(client, api_key) -> int:
     )
     assert ok.json()["stored"] == 2
     return run
-
-
-def rejected(response, status: int, field: str | None, *words: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["field"] == field, body
-    for word in words:
-        assert word in body["error"], body
-    return body
 
 
 def test_malformed_json_is_rejected(client, api_key, run_id):

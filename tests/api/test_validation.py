@@ -10,8 +10,7 @@ import pytest
 from django.test import override_settings
 
 from experiments.models import BatchReceipt, Media, Metric, Project, Run
-from tests.helpers import auth, post, stored_state
-from tests.test_api_errors import rejected
+from tests.helpers import auth, post, rejected, stored_state
 
 pytestmark = pytest.mark.django_db
 
