@@ -3,7 +3,6 @@ through the query layer): deltas, best steps, time to target, directions, diffs,
 group statistics against numpy/scipy on the same numbers."""
 
 import math
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -18,26 +17,9 @@ from experiments.compare.sides import side_of_group, side_of_run
 from experiments.directions import direction_override_set, metric_direction, project_directions
 from experiments.errors import ApiError, NotFound
 from experiments.models import Baseline, Project, Run
-from experiments.payloads import parse_batch
-from experiments.services import batch_ingest
+from tests.compare.support import T0, log, make_group, make_run
 
 pytestmark = pytest.mark.django_db
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def make_run(owner, name: str, project: str = "digits", **fields) -> Run:
-    project_obj, _ = Project.objects.get_or_create(owner=owner, name=project)
-    return Run.objects.create(project=project_obj, name=name, started_at=T0, **fields)
-
-
-def log(run: Run, key: str, values: list[float], steps: list[int] | None = None, rank: int = 0) -> None:
-    """Points of one metric, 10 seconds apart from the run's start."""
-    steps = list(range(len(values))) if steps is None else steps
-    start = run.started_at.timestamp()
-    rows = [[s, start + 10 * s, {key: v}] for s, v in zip(steps, values, strict=True)]
-    seq = Run.objects.get(pk=run.pk).points_count + rank * 1000
-    batch_ingest(run=run, batch=parse_batch({"writer": f"w{rank}", "seq": seq, "rank": rank, "rows": rows}))
 
 
 def row_of(result, key: str) -> dict:
@@ -223,16 +205,6 @@ def test_per_class_recall_and_precision_deltas_from_two_matrices():
 
 
 # --- groups ---------------------------------------------------------------------------
-
-
-def make_group(owner, group: str, finals: list[float], project: str = "digits") -> list[Run]:
-    """Seeds of one group: val/acc rises linearly to each run's final value over 5 steps."""
-    runs = []
-    for i, final in enumerate(finals):
-        run = make_run(owner, f"{group}-{i}", project=project, group=group, config={"seed": i, "width": 64})
-        log(run, "val/acc", [final * (s + 1) / 5 for s in range(5)])
-        runs.append(run)
-    return runs
 
 
 def test_group_summaries_and_welch_test_agree_with_numpy_and_scipy(owner):

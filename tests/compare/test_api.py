@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from experiments.models import Baseline, MetricDirectionOverride
+from tests.compare.support import log, make_group, make_run
 from tests.helpers import auth, post
-from tests.test_compare_logic import log, make_group, make_run
 
 pytestmark = pytest.mark.django_db
 
