@@ -4,7 +4,6 @@ identical tensors."""
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ import tracker
 from experiments.media.artifacts import artifact_root, checkpoint_path
 from experiments.models import Checkpoint, Project, Run
 from tests.helpers import auth
+from tests.processes import ROOT
 from tracker.uploader import sync_uploads
 
 
@@ -177,7 +177,7 @@ def test_an_offline_run_spools_checkpoints_and_media_and_sync_uploads_them(sdk, 
     spooled = sorted(p.suffix for p in (run.dir / "uploads").iterdir())
     assert spooled == [".json", ".json", ".pt"]
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     done = subprocess.run(
         [sys.executable, "-m", "tracker", "sync", str(run.dir)], cwd=root, capture_output=True
     )
