@@ -18,8 +18,8 @@ from experiments.diagnostics.models import Finding, FindingDismissal
 from experiments.diagnostics.runner import run_diagnose
 from experiments.models import RunStatus
 from tests.browser import login
+from tests.diagnostics.support import gpu_series, ingest, make_run
 from tests.processes import ROOT, ServerProcess, process_env
-from tests.test_diagnostics_unit import gpu_series, ingest, make_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

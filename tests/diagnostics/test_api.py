@@ -8,8 +8,8 @@ from django.test import Client
 
 from experiments.diagnostics.models import AnalyzerSettings, Finding, FindingDismissal
 from experiments.diagnostics.runner import run_diagnose
+from tests.diagnostics.support import ingest, make_run, overfitting_series
 from tests.helpers import auth, post
-from tests.test_diagnostics_unit import ingest, make_run, overfitting_series
 
 pytestmark = pytest.mark.django_db
 
