@@ -13,7 +13,7 @@ from tests.helpers import stored_points
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT  # noqa: E402
 
 SCRIPT = """
 import tracker

@@ -20,8 +20,7 @@ import pytest
 
 import tracker
 from experiments.models import Run
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT
 
 
 def steps_of(run_id: int, key: str) -> list[int]:

@@ -13,6 +13,7 @@ import torch
 
 import tracker
 from experiments.models import Run
+from tests.processes import ROOT
 
 
 def points_of(run_id: int, key: str) -> list[tuple[int, float]]:
@@ -195,11 +196,10 @@ def test_a_script_that_never_calls_finish_is_finished_at_exit(sdk, tmp_path, end
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     script = tmp_path / "train.py"
     script.write_text("import tracker\n" + SCRIPT_ENDINGS[ending])
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     env = dict(os.environ, PYTHONPATH=str(root))
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == exit_code, done.stderr
@@ -229,7 +229,6 @@ def test_ranks_log_to_one_run_and_rank_zero_ends_it(sdk, tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     run = tracker.init(project="ddp", rank=0)
     script = (
@@ -239,7 +238,7 @@ def test_ranks_log_to_one_run_and_rank_zero_ends_it(sdk, tmp_path):
         "    tracker.log({'loss': s + 0.5}, step=s)\n"
         "tracker.finish()\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), RANK="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RANK="1")
     env["TRACKER_RUN_ID"] = str(run.id)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -14,8 +14,7 @@ import pytest
 
 import tracker
 from experiments.models import Run
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT
 
 
 def sync(directory: Path) -> subprocess.CompletedProcess:

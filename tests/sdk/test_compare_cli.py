@@ -6,15 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tracker
 from experiments.models import Baseline, Run
+from tests.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = {
     "TRACKER_FLUSH_INTERVAL": "0.05",
     "TRACKER_HEARTBEAT_INTERVAL": "0.5",
