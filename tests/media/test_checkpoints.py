@@ -8,25 +8,12 @@ import json
 import pytest
 import torch
 from django.test import override_settings
-from torch import nn
 
 import tracker
 from experiments.media.artifacts import artifact_root, checkpoint_path
 from experiments.models import Checkpoint, Project, Run
 from tests.helpers import auth
-from tests.processes import ROOT
-from tracker.uploader import sync_uploads
-
-
-def model(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
-
-
-def assert_same(state: dict, expected: dict) -> None:
-    assert list(state) == list(expected)
-    for key, tensor in expected.items():
-        assert state[key].dtype == tensor.dtype and torch.equal(state[key], tensor), key
+from tests.media.support import assert_same, model
 
 
 @pytest.mark.django_db(transaction=True)
@@ -161,30 +148,3 @@ def test_downloads_need_the_owner_on_the_api_and_on_the_page(
     assert "attachment" in page["Content-Disposition"]
     listed = client.get(f"/runs/{stored_run.pk}/media.json").json()["checkpoints"]
     assert [c["download"] for c in listed] == [page_url]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_offline_run_spools_checkpoints_and_media_and_sync_uploads_them(sdk, tmp_path):
-    import subprocess
-    import sys
-
-    net = model()
-    run = tracker.init(project="digits", mode="offline")
-    tracker.log({"val/acc": 0.7}, step=4)
-    tracker.save_checkpoint(net, metrics={"val/acc": 0.7})
-    tracker.log_confusion_matrix([0, 1, 1], [0, 1, 0], labels=["a", "b"])
-    run.finish()
-    spooled = sorted(p.suffix for p in (run.dir / "uploads").iterdir())
-    assert spooled == [".json", ".json", ".pt"]
-
-    root = ROOT
-    done = subprocess.run(
-        [sys.executable, "-m", "tracker", "sync", str(run.dir)], cwd=root, capture_output=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert b"2 media items and checkpoints uploaded" in done.stdout  # sync uploads them too
-    stored = Run.objects.get()
-    assert_same(tracker.load_checkpoint(stored.pk, which=4), net.state_dict())
-    assert stored.media.get().data["matrix"] == [[1, 0], [1, 1]]
-    assert sync_uploads(run.dir) == 0  # nothing twice
-    assert not list((run.dir / "uploads").iterdir())

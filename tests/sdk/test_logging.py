@@ -1,10 +1,10 @@
-"""The SDK against a real server: what a training script logs is what the API returns.
+"""The SDK against a real server, over HTTP: stops, resumes, refusals, forks, exits and ranks.
+What a script logs is stored the same online and offline: tests/sdk/test_contract.py.
 
 Every test here drives ``tracker`` over HTTP against a uvicorn process serving the app
 on the test database, then checks both the read API and the stored rows.
 """
 
-import math
 import time
 
 import numpy as np
@@ -14,62 +14,7 @@ import torch
 import tracker
 from experiments.models import Run
 from tests.processes import ROOT
-
-
-def points_of(run_id: int, key: str) -> list[tuple[int, float]]:
-    """(step, value) of every stored point of one metric, read back through the API."""
-    return [(p["step"], p["value"]) for p in tracker.Api().run(run_id).history(key)]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_it_stores_every_logged_point_with_its_exact_value(sdk):
-    special = [math.nan, math.inf, -math.inf, np.float32(0.25), torch.tensor(1.5), np.int64(7), True]
-    with tracker.init(project="digits", config={"lr": 1e-3, "layers": [16, 32]}) as run:
-        for step in range(600):
-            tracker.log({"train/loss": 1 / (step + 1), "train/acc": step / 600}, step=step)
-        for offset, value in enumerate(special):
-            tracker.log({"val/odd": value}, step=600 + offset)
-        run.summary["best/val_acc"] = 0.98
-
-    stored = tracker.Api().run(run.id)
-    assert stored.status == "finished"
-    assert stored.config == {"lr": 1e-3, "layers": [16, 32]}
-    assert stored.summary == {"best/val_acc": 0.98}
-    loss = stored.history(["train/loss"])
-    assert [p["step"] for p in loss] == list(range(600))
-    assert [p["value"] for p in loss] == [1 / (step + 1) for step in range(600)]
-    assert {p["key"] for p in loss} == {"train/loss"} and {p["rank"] for p in loss} == {0}
-    assert all(p["wall_time"] > 1.6e9 for p in loss)
-    odd = [p["value"] for p in stored.history("val/odd")]
-    assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf, 0.25, 1.5, 7.0, 1.0]
-    # points_count counts every stored point, so a batch stored twice would show here.
-    assert Run.objects.get(pk=run.id).points_count == 600 * 2 + len(special)
-    assert points_of(run.id, "train/acc")[-1] == (599, 599 / 600)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_it_counts_steps_itself_when_none_is_given(sdk):
-    run = tracker.init(project="digits")
-    for value in (0.5, 0.4, 0.3):
-        tracker.log({"loss": value})
-    tracker.log({"loss": 0.1}, step=10)
-    tracker.log({"loss": 0.05})
-    run.finish()
-    assert points_of(run.id, "loss") == [(0, 0.5), (1, 0.4), (2, 0.3), (10, 0.1), (11, 0.05)]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_it_marks_the_run_failed_with_the_traceback_when_the_block_raises(sdk):
-    with pytest.raises(ZeroDivisionError), tracker.init(project="digits") as run:
-        tracker.log({"train/loss": 0.5}, step=0)
-        1 / 0  # noqa: B018 - the training bug under test
-
-    stored = Run.objects.get(pk=run.id)
-    assert stored.status == "failed"
-    assert stored.exit_code == 1
-    assert "ZeroDivisionError: division by zero" in stored.error
-    assert "Traceback (most recent call last)" in stored.error
-    assert points_of(run.id, "train/loss") == [(0, 0.5)]
+from tests.sdk.support import points_of
 
 
 @pytest.mark.django_db(transaction=True)

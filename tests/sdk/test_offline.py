@@ -1,85 +1,12 @@
-"""Offline runs and ``python -m tracker sync``: the same run, stored the same way, later.
-
-The contract test runs one training scenario through both transports (HTTP now, and the
-offline spool + sync) and expects identical stored state.
-"""
-
-import math
-import os
-import subprocess
-import sys
-from pathlib import Path
+"""Offline runs and ``python -m tracker sync``: uploaded once, resumable after a failure,
+and what could not be kept is counted. That an offline run is stored as it would have
+been online is the contract suite's (tests/sdk/test_contract.py)."""
 
 import pytest
 
 import tracker
 from experiments.models import Run
-from tests.processes import ROOT
-
-
-def sync(directory: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", "sync", str(directory)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-
-
-def train(mode: str) -> tracker.Run:
-    """A small, deterministic 'training' that touches every feature a batch carries."""
-    with tracker.init(project="contract", mode=mode, config={"lr": 0.01, "opt": "adam"}, tags=["a"]) as run:
-        for step in range(250):
-            tracker.log({"train/loss": 2.0 / (step + 1), "lr": 0.01}, step=step)
-            if step % 50 == 49:
-                tracker.log({"val/acc": step / 250, "val/nan": math.nan, "val/inf": -math.inf}, step=step)
-        run.summary["best/val_acc"] = 0.8
-    return run
-
-
-def stored_state(run_id: int) -> dict:
-    """The run's row and every point as the API returns it (NaN as the string, so that
-    states compare equal)."""
-    run = Run.objects.get(pk=run_id)
-    history = tracker.Api().run(run_id).history()
-    return {
-        "status": run.status,
-        "config": run.config,
-        "summary": run.summary,
-        "tags": run.tags,
-        "points_count": run.points_count,
-        "points": sorted(
-            (p["key"], p["step"], "NaN" if math.isnan(p["value"]) else p["value"], p["rank"]) for p in history
-        ),
-    }
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("mode", ["online", "offline"])
-def test_online_and_offline_then_sync_store_the_same_run(sdk, mode):
-    run = train(mode)
-    if mode == "offline":
-        assert run.id is None and not Run.objects.exists()
-        done = sync(run.dir)
-        assert done.returncode == 0, done.stderr
-        run_id = Run.objects.get().id
-    else:
-        run_id = run.id
-    state = stored_state(run_id)
-    assert state["points_count"] == 250 * 2 + 5 * 3
-    assert len(state["points"]) == 250 * 2 + 5 * 3
-    assert state["status"] == "finished"
-    assert state["config"] == {"lr": 0.01, "opt": "adam"}
-    assert state["summary"] == {"best/val_acc": 0.8}
-    assert state["tags"] == ["a"]
-    nan_points = [p for p in state["points"] if p[0] == "val/nan"]
-    assert [(p[1], p[2]) for p in nan_points] == [(step, "NaN") for step in (49, 99, 149, 199, 249)]
-    assert {p[2] for p in state["points"] if p[0] == "val/inf"} == {-math.inf}
-    loss = [p for p in state["points"] if p[0] == "train/loss"]
-    assert [(p[1], p[2]) for p in loss] == [(step, 2.0 / (step + 1)) for step in range(250)]
+from tests.sdk.support import stored_state, sync, train
 
 
 @pytest.mark.django_db(transaction=True)
