@@ -45,16 +45,16 @@ def stranger(django_user_model):
 
 @pytest.fixture
 def api_key(owner) -> str:
-    from experiments.models import ApiKey
+    from tests import factories
 
-    return ApiKey.issue(owner, name="tests")[1]
+    return factories.api_key(owner)
 
 
 @pytest.fixture
 def stranger_api_key(stranger) -> str:
-    from experiments.models import ApiKey
+    from tests import factories
 
-    return ApiKey.issue(stranger, name="tests")[1]
+    return factories.api_key(stranger)
 
 
 @pytest.fixture

@@ -3,16 +3,16 @@ ingestion service, and groups of seeds."""
 
 from datetime import UTC, datetime
 
-from experiments.models import Project, Run
+from experiments.models import Run
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest
+from tests import factories
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_run(owner, name: str, project: str = "digits", **fields) -> Run:
-    project_obj, _ = Project.objects.get_or_create(owner=owner, name=project)
-    return Run.objects.create(project=project_obj, name=name, started_at=T0, **fields)
+    return factories.run(owner, name, project=project, started_at=T0, **fields)
 
 
 def log(run: Run, key: str, values: list[float], steps: list[int] | None = None, rank: int = 0) -> None:

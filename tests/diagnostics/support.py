@@ -6,15 +6,15 @@ import math
 import numpy as np
 
 from experiments import services
-from experiments.models import Project, Run
+from experiments.models import Run
 from experiments.payloads import parse_batch
+from tests import factories
 
 GIB = 2**30
 
 
 def make_run(owner, name="run", project="diag", **fields) -> Run:
-    project, _ = Project.objects.get_or_create(owner=owner, name=project)
-    return Run.objects.create(project=project, name=name, **fields)
+    return factories.run(owner, name, project=project, **fields)
 
 
 def ingest(run: Run, series: dict[str, tuple], seq: int = 0, t0: float = 1.7e9) -> None:

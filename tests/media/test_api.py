@@ -6,13 +6,14 @@ import pytest
 
 from experiments.media.items import media_store, parse_media
 from experiments.media.reads import histogram_quantiles
-from experiments.models import Media, Project, Run
+from experiments.models import Media
+from tests import factories
 from tests.helpers import auth, post
 
 
 @pytest.fixture
 def run(owner):
-    return Run.objects.create(project=Project.objects.create(owner=owner, name="digits"), name="r")
+    return factories.run(owner, "r")
 
 
 def item(uid="a", kind="confusion_matrix", name="val", step=1, data=None):

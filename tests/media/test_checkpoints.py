@@ -11,7 +11,8 @@ from django.test import override_settings
 
 import tracker
 from experiments.media.artifacts import artifact_root, checkpoint_path
-from experiments.models import Checkpoint, Project, Run
+from experiments.models import Checkpoint
+from tests import factories
 from tests.helpers import auth
 from tests.media.support import assert_same, model
 
@@ -85,7 +86,7 @@ def upload(client, run, key, body: bytes, **query):
 
 @pytest.fixture
 def stored_run(owner):
-    return Run.objects.create(project=Project.objects.create(owner=owner, name="digits"), name="r")
+    return factories.run(owner, "r")
 
 
 @pytest.mark.django_db

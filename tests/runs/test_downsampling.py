@@ -8,7 +8,8 @@ import pytest
 from django.db import connection, transaction
 
 from experiments import queries
-from experiments.models import Metric, Project, Run
+from experiments.models import Metric
+from tests import factories
 from tests.bulk import points_insert
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def metric(owner) -> Metric:
-    run = Run.objects.create(project=Project.objects.create(owner=owner, name="p"), name="r")
+    run = factories.run(owner, "r", project="p")
     return Metric.objects.create(run=run, key="train/loss")
 
 

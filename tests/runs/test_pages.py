@@ -15,13 +15,13 @@ from experiments.models import Metric, Project, Run, RunStatus
 from experiments.payloads import parse_batch
 from experiments.services import batch_ingest
 from experiments.tables import flatten
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 def make_run(owner, project="digits", **fields) -> Run:
-    project_obj, _ = Project.objects.get_or_create(owner=owner, name=project)
-    return Run.objects.create(project=project_obj, **{"name": "run", **fields})
+    return factories.run(owner, project=project, **fields)
 
 
 def log(run: Run, rows: list[tuple[int, dict]], seq: int = 0, rank: int = 0) -> None:
@@ -405,7 +405,7 @@ def test_project_page_escapes_names_tags_and_config(client, owner):
 
 
 def test_hook_and_system_metrics_stay_out_of_the_learning_curves(client, owner):
-    run = Run.objects.create(project=Project.objects.create(owner=owner, name="p"), name="r")
+    run = factories.run(owner, "r", project="p")
     keys = {
         "train/loss": 1.0,
         "val/loss": 2.0,
