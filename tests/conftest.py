@@ -20,7 +20,7 @@ FAST = {
     "TRACKER_HTTP_TIMEOUT": "3",
     "TRACKER_FINISH_TIMEOUT": "10",
     # No system-metrics sampler: tests count every point a run stores. Tests of the
-    # sampler (tests/test_system_metrics.py) turn it on with init(system_interval=...).
+    # sampler (tests/sdk/test_system_metrics.py) turn it on with init(system_interval=...).
     "TRACKER_SYSTEM_INTERVAL": "0",
 }
 

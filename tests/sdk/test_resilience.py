@@ -60,7 +60,7 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 
 
 def sync(directory: Path, capsys) -> tuple[int, str]:
-    """``python -m tracker sync DIR`` in this process (test_sdk_offline runs the real
+    """``python -m tracker sync DIR`` in this process (tests/sdk/test_offline.py runs the real
     command line); returns (exit code, stdout + stderr)."""
     from tracker.cli import main
 
