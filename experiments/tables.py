@@ -6,6 +6,7 @@ current there by ingestion), and sorts in Python.
 """
 
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,19 @@ from experiments.selectors import projects_visible_to
 
 DEFAULT_CONFIG_COLUMNS = 4
 DEFAULT_METRIC_COLUMNS = 4
+
+# Namespaces the SDK fills on its own: ``tracker.watch`` (tracker/hooks.py: layer
+# statistics and the optimizer's learning rates) and the system sampler (tracker/system.py).
+# They are grouped in the column menu, collapsed, and never chosen as default columns.
+INTERNAL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("layers", "Layer statistics (watch)", ("grad/", "param/", "act/", "update/")),
+    ("lr", "Learning rates", ("lr/",)),
+    ("system", "System", ("sys/", "system/")),
+)
+# val/acc, valid_loss, eval/f1, test/acc, acc_val: a held-out split's figure.
+_VALIDATION = re.compile(r"(?:^|[/_.\-])(?:val|valid|validation|eval|evaluation|test)(?:$|[/_.\-])", re.I)
+# Within the main metrics, the figures people read first.
+_HEADLINE = re.compile(r"acc|loss|f1|auc|top1|error|score", re.I)
 
 
 def projects_overview(user: AbstractBaseUser) -> QuerySet[Project]:
@@ -47,6 +61,86 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def internal_group(key: str) -> str | None:
+    """The id of the internal namespace ``key`` belongs to, or None for a user's metric."""
+    for group, _label, prefixes in INTERNAL_GROUPS:
+        if key.startswith(prefixes):
+            return group
+    return None
+
+
+def is_main_metric(key: str, objectives: frozenset[str] | set[str] = frozenset()) -> bool:
+    """A validation or test figure, a loss, or a sweep's objective (internal keys never)."""
+    if internal_group(key) is not None:
+        return False
+    return key in objectives or bool(_VALIDATION.search(key)) or "loss" in key.lower()
+
+
+def default_metric_keys(keys: list[str], objectives: list[str], n: int = DEFAULT_METRIC_COLUMNS) -> list[str]:
+    """The project's main metrics, at most ``n``: validation/test figures (up to two),
+    losses (up to two), a sweep's objective, then more of those, then other metrics of the
+    user's. ``keys`` come most logged first. Internal namespaces only when nothing else is."""
+    present = set(keys)
+    public = [k for k in keys if internal_group(k) is None]
+    validation = sorted((k for k in public if _VALIDATION.search(k)), key=lambda k: not _HEADLINE.search(k))
+    losses = [k for k in public if "loss" in k.lower() and k not in validation]
+    goals = [k for k in dict.fromkeys(objectives) if k in present]
+    chosen: list[str] = []
+
+    def take(candidates: list[str], most: int) -> None:
+        for key in candidates:
+            if most <= 0 or len(chosen) >= n:
+                return
+            if key not in chosen:
+                chosen.append(key)
+                most -= 1
+
+    take(validation, 2)
+    take(losses, 1 if goals and not set(goals) & set(chosen) else 2)
+    take(goals, 1)
+    take(validation, n)
+    take(losses, n)
+    take(public, n)
+    if not public:
+        take(keys, n)
+    return chosen
+
+
+@dataclass
+class MenuGroup:
+    """A section of the column menu's metrics: ``main``, ``other`` or an internal group."""
+
+    id: str
+    label: str
+    keys: list[str]
+    internal: bool
+    open: bool
+
+
+def metric_menu(keys: list[str], chosen: list[str], objectives: list[str]) -> list[MenuGroup]:
+    """The column menu's metric sections, each sorted: the main metrics, the user's other
+    metrics, then each internal namespace, collapsed unless one of its keys is shown."""
+    goals = set(objectives)
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(keys):
+        group = internal_group(key)
+        by_group[group or ("main" if is_main_metric(key, goals) else "other")].append(key)
+    shown = set(chosen)
+    sections = [("main", "Main metrics", False), ("other", "Other metrics", False)]
+    sections += [(group, label, True) for group, label, _ in INTERNAL_GROUPS]
+    return [
+        MenuGroup(
+            id=group,
+            label=label,
+            keys=by_group[group],
+            internal=internal,
+            open=not internal or any(k in shown for k in by_group[group]),
+        )
+        for group, label, internal in sections
+        if by_group[group]
+    ]
 
 
 @dataclass
@@ -87,6 +181,7 @@ class RunsTable:
     directions: dict[str, str]
     sort: str
     status_counts: dict[str, int] = field(default_factory=dict)
+    metric_menu: list[MenuGroup] = field(default_factory=list)
 
 
 def _rank_config_keys(configs: list[dict[str, Any]]) -> list[str]:
@@ -177,8 +272,9 @@ def runs_table(
 ) -> RunsTable:
     """The runs of ``runs`` (already restricted to what the user may see) as table rows.
 
-    ``None`` for a column list means the default: the keys most runs have. Three queries
-    whatever the number of runs: runs, the project's metric keys, the chosen metrics.
+    ``None`` for a column list means the default: the config keys most runs have and the
+    project's main metrics (``default_metric_keys``). Four queries whatever the number of
+    runs: runs, the project's metric keys, its sweeps' objectives, the chosen metrics.
     """
     run_list = list(runs.select_related(None).only(*_RUN_COLUMNS))
     configs = {run.pk: flatten(run.config) for run in run_list}
@@ -193,8 +289,12 @@ def runs_table(
     all_metric_keys = list(key_counts)
     if config_keys is None:
         config_keys = all_config_keys[:DEFAULT_CONFIG_COLUMNS]
+    # Sweeps (tuning.Sweep) reach here by their reverse relation: no import of tuning.
+    objectives = list(
+        dict.fromkeys(project.sweeps.order_by("-created_at").values_list("objective", flat=True)[:20])
+    )
     if metric_keys is None:
-        metric_keys = all_metric_keys[:DEFAULT_METRIC_COLUMNS]
+        metric_keys = default_metric_keys(all_metric_keys, objectives)
     directions = project_directions(project, all_metric_keys)  # a project's overrides win
     metrics = _metric_cells(runs, metric_keys, directions) if run_list else {}
     rows = [RunRow(run=run, config=configs[run.pk], metrics=metrics.get(run.pk, {})) for run in run_list]
@@ -208,6 +308,7 @@ def runs_table(
         directions=directions,
         sort=sort,
         status_counts=_status_counts(run_list),
+        metric_menu=metric_menu(all_metric_keys, metric_keys, objectives),
     )
 
 

@@ -21,6 +21,7 @@ from experiments.selectors import projects_visible_to, runs_visible_to
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
     DEFAULT_METRIC_COLUMNS,
+    INTERNAL_GROUPS,
     RunRow,
     RunsTable,
     projects_overview,
@@ -76,6 +77,8 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "allConfigKeys": table.all_config_keys,
         "allMetricKeys": table.all_metric_keys,
         "defaultColumns": {"config": DEFAULT_CONFIG_COLUMNS, "metric": DEFAULT_METRIC_COLUMNS},
+        # Where the column menu files keys that arrive live (the rest go to "other").
+        "internalGroups": [[group, list(prefixes)] for group, _label, prefixes in INTERNAL_GROUPS],
         "maxRowsPerRequest": MAX_ROWS_PER_REQUEST,
     }
     rows_html = _rows_html(table.rows, table.config_keys, table.metric_keys, table.sort)

@@ -151,8 +151,82 @@
     updateCounts();
   }
 
+  // --- Column menu search: entries whose key contains every word typed ----------------
+
+  const columnSearch = document.getElementById("columns-search");
+
+  function applyColumnSearch() {
+    if (!columnSearch) return;
+    const words = columnSearch.value.toLowerCase().split(/\s+/).filter(Boolean);
+    const form = document.getElementById("columns-form");
+    let any = false;
+    for (const label of form.querySelectorAll(".menu-cols label")) {
+      const input = label.querySelector("input");
+      const key = (input ? input.value : label.textContent).toLowerCase();
+      label.hidden = !words.every((w) => key.includes(w));
+      if (!label.hidden) any = true;
+    }
+    for (const group of form.querySelectorAll("details.menu-group")) {
+      if (!("wasOpen" in group.dataset)) group.dataset.wasOpen = group.open ? "1" : "";
+      const visible = Array.from(group.querySelectorAll("label")).some((l) => !l.hidden);
+      group.hidden = words.length > 0 && !visible;
+      // While searching every group with a match is open; cleared, each is as it was.
+      group.open = words.length ? visible : group.dataset.wasOpen === "1";
+      if (!words.length) delete group.dataset.wasOpen;
+    }
+    for (const fieldset of form.querySelectorAll(".menu-cols fieldset")) {
+      fieldset.hidden = words.length > 0 && !Array.from(fieldset.querySelectorAll("label")).some((l) => !l.hidden);
+    }
+    const none = document.getElementById("columns-none");
+    if (none) none.hidden = !words.length || any;
+  }
+  if (columnSearch) {
+    columnSearch.addEventListener("input", applyColumnSearch);
+    // Enter in the search box must not apply the menu half-chosen.
+    columnSearch.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") event.preventDefault();
+    });
+  }
+  if (menu && columnSearch) {
+    menu.addEventListener("toggle", () => {
+      if (menu.open) columnSearch.focus();
+    });
+  }
+
+  // The menu group a metric key belongs to: an internal namespace, else "other" (the
+  // server files a new main metric properly when it next renders the menu).
+  function metricGroupOf(key) {
+    for (const [group, prefixes] of page.internalGroups || []) {
+      if (prefixes.some((prefix) => key.startsWith(prefix))) return group;
+    }
+    return "other";
+  }
+
+  const GROUP_LABELS = { other: "Other metrics", layers: "Layer statistics (watch)", lr: "Learning rates", system: "System" };
+
+  function menuGroup(fieldset, group) {
+    let details = fieldset.querySelector(`details.menu-group[data-group="${group}"]`);
+    if (details) return details;
+    details = document.createElement("details");
+    details.className = "menu-group";
+    details.dataset.group = group;
+    if (group !== "other") details.dataset.internal = "1";
+    else details.open = true;
+    const summary = document.createElement("summary");
+    const count = document.createElement("span");
+    count.className = "muted small";
+    count.dataset.count = "";
+    summary.append((GROUP_LABELS[group] || group) + " ", count);
+    details.append(summary);
+    // "other" right after "main"; internal groups at the end.
+    const main = fieldset.querySelector('details.menu-group[data-group="main"]');
+    if (group === "other" && main) main.after(details);
+    else fieldset.append(details);
+    return details;
+  }
+
   // Adds keys the column menu lacks. Returns true when the page shows the default
-  // columns and has room for more of this kind: the server should choose them again.
+  // columns and they may change: the server should choose them again.
   function addKeys(kind, keys) {
     const known = kind === "c" ? page.allConfigKeys : page.allMetricKeys;
     const fresh = (keys || []).filter((k) => !known.includes(k));
@@ -170,12 +244,18 @@
         input.name = kind;
         input.value = key;
         label.append(input, " " + key);
-        const after = Array.from(fieldset.querySelectorAll("label")).find((l) => l.querySelector("input").value > key);
-        fieldset.insertBefore(label, after || null);
+        const box = kind === "m" ? menuGroup(fieldset, metricGroupOf(key)) : fieldset;
+        const after = Array.from(box.querySelectorAll("label")).find((l) => l.querySelector("input").value > key);
+        box.insertBefore(label, after || null);
+        const count = box.querySelector("[data-count]");
+        if (count) count.textContent = String(box.querySelectorAll("label").length);
       }
+      applyColumnSearch();
     }
-    const shown = kind === "c" ? page.configKeys : page.metricKeys;
-    return !page.chosen && shown.length < page.defaultColumns[kind === "c" ? "config" : "metric"];
+    if (page.chosen) return false;
+    if (kind === "c") return page.configKeys.length < page.defaultColumns.config;
+    // Default metric columns are the main metrics: a new metric of the user's may be one.
+    return fresh.some((k) => metricGroupOf(k) === "other");
   }
 
   function rowFromHtml(html) {
@@ -251,8 +331,18 @@
     tbody = newBody;
     page.configKeys = fresh.configKeys;
     page.metricKeys = fresh.metricKeys;
-    addKeys("c", fresh.allConfigKeys);
-    addKeys("m", fresh.allMetricKeys);
+    const freshMenu = doc.querySelector("#columns-form .menu-cols");
+    const oldMenu = document.querySelector("#columns-form .menu-cols");
+    if (menu && !menu.open && freshMenu && oldMenu) {
+      // Closed: the server's menu, its groups and checks as the new columns are.
+      oldMenu.replaceWith(freshMenu);
+      page.allConfigKeys = fresh.allConfigKeys;
+      page.allMetricKeys = fresh.allMetricKeys;
+      applyColumnSearch();
+    } else {
+      addKeys("c", fresh.allConfigKeys);
+      addKeys("m", fresh.allMetricKeys);
+    }
     applyFilter();
     updateCounts();
   }
