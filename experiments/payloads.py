@@ -229,6 +229,9 @@ class RunStart:
     config: dict
     resume_id: int | None
     environment: dict[str, str] = field(default_factory=dict)
+    # Distributed training: every rank of one job sends the same key; "" for one process.
+    join_key: str = ""
+    world_size: int = 1
 
 
 ENVIRONMENT_FIELDS = {
@@ -263,6 +266,8 @@ def parse_run_start(data: Any) -> RunStart:
         config=check_json_object(data.get("config"), "config", "TRACKER_MAX_CONFIG_BYTES"),
         resume_id=_opt_int(data, "id", minimum=1),
         environment={name: _opt_str(data, name, limit) for name, limit in ENVIRONMENT_FIELDS.items()},
+        join_key=_opt_str(data, "join_key", 200).strip(),
+        world_size=_opt_int(data, "world_size", minimum=1, maximum=1_000_000) or 1,
     )
 
 

@@ -59,6 +59,12 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         events.emit(run, {"type": "status", "status": run.status})
         return run, True
     project, _ = Project.objects.get_or_create(owner=user, name=start.project)
+    if start.join_key:
+        return _run_join(project, start, now)
+    return _run_create(project, start, now), False
+
+
+def _run_create(project: Project, start: RunStart, now) -> Run:
     run = Run(
         project=project,
         name=start.name or _auto_name(project),
@@ -67,11 +73,41 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         config=start.config,
         started_at=now,
         heartbeat_at=now,
+        join_key=start.join_key,
+        world_size=start.world_size,
         **start.environment,
     )
     _run_save(run)
     events.emit(run, {"type": "created"})
-    return run, False
+    return run
+
+
+# A run that ended this recently still takes its job's late ranks (a rank that reached
+# ``init`` after rank 0 had finished); after that, the key starts a new run.
+JOIN_GRACE = timedelta(minutes=2)
+
+
+def _run_join(project: Project, start: RunStart, now) -> tuple[Run, bool]:
+    """Every rank of a distributed job creates "its" run with the job's ``join_key``: the
+    first creates it, the others join it (returned as resumed). A run holding the key
+    that ended more than ``JOIN_GRACE`` ago gives it up: the key was reused by a new job."""
+    for _ in range(3):
+        holder = Run.objects.select_for_update().filter(project=project, join_key=start.join_key).first()
+        if holder is not None:
+            ended = holder.finished_at or holder.heartbeat_at
+            if holder.status == RunStatus.RUNNING or ended >= now - JOIN_GRACE:
+                if start.world_size > holder.world_size:
+                    holder.world_size = start.world_size
+                    holder.save(update_fields=["world_size"])
+                return holder, True
+            holder.join_key = ""
+            holder.save(update_fields=["join_key"])
+        try:
+            with transaction.atomic():  # a savepoint: a rank that lost the race joins
+                return _run_create(project, start, now), False
+        except IntegrityError:
+            continue
+    raise ApiError("could not create or join the run for this join_key; retry", "join_key", status=409)
 
 
 def _metrics_for_keys(run: Run, keys: list[str]) -> list[int]:

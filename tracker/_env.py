@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracker._distributed import LaunchError, launch
 from tracker.transport import HttpClient, TrackerError
 
 DEFAULT_DIR = "./tracker-runs"
@@ -130,14 +131,14 @@ class Settings:
 
 
 def env_rank(rank: int | None) -> int:
-    """The process's rank: explicit, else ``RANK`` (torchrun sets it), else 0."""
+    """The process's rank: explicit, else the launcher's (``RANK`` from torchrun, Slurm's
+    ``SLURM_PROCID``, MPI's ``OMPI_COMM_WORLD_RANK`` / ``PMI_RANK``), else 0."""
     if rank is not None:
         return int(rank)
-    raw = os.environ.get("RANK", "").strip()
     try:
-        return int(raw) if raw else 0
-    except ValueError:
-        raise ConfigError(f"RANK={raw!r} is not an integer") from None
+        return launch().rank
+    except LaunchError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def env_run_id(run_id: int | str | None) -> int | None:

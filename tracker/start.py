@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tracker import _current, system
+from tracker import _current, _distributed, system
 from tracker._env import ConfigError, Settings, env_dir, env_rank, env_run_id, machine_facts, server_and_key
 from tracker.core import Run
 from tracker.sender import Sender
@@ -77,8 +77,10 @@ def init(
     """Start recording a run and make it the current one (``tracker.log`` goes to it).
 
     Defaults come from the environment: ``TRACKER_SERVER``, ``TRACKER_API_KEY``,
-    ``TRACKER_RUN_ID`` (resume that run, e.g. from every rank), ``TRACKER_DIR`` (local
-    spool root, ``./tracker-runs``), ``TRACKER_MODE``, ``TRACKER_PROJECT``, ``RANK``.
+    ``TRACKER_RUN_ID`` (resume that run), ``TRACKER_DIR`` (local spool root,
+    ``./tracker-runs``), ``TRACKER_MODE``, ``TRACKER_PROJECT``, ``RANK``.
+    Under torchrun, Slurm or MPI every rank may call ``init``: all join one run (the
+    job's key comes from the launcher, see ``tracker._distributed``); rank 0 ends it.
     ``settings`` overrides sender knobs (``Settings`` fields, e.g. ``finish_timeout``).
     ``system_interval``: seconds between system-metrics samples (default
     ``TRACKER_SYSTEM_INTERVAL`` or 2; 0 turns the sampler off; see ``tracker.system``).
@@ -114,6 +116,16 @@ def init(
         body["name"] = name
     if run_id is not None:
         body["id"] = run_id
+    else:
+        # Under torchrun, srun or mpirun every rank calls init: all of them join one run.
+        try:
+            world_size = max(_distributed.launch().world_size, rank_value + 1)
+        except _distributed.LaunchError as exc:
+            raise ConfigError(str(exc)) from None
+        join_key = _distributed.join_key(world_size)
+        if join_key:
+            body["join_key"] = join_key
+            body["world_size"] = world_size
 
     # Offline, a server is only recorded (for a later sync): none is needed.
     server, api_key = server_and_key(
@@ -169,8 +181,9 @@ def _online_run(
             "create": body,
         }
         write_json(directory / "run.json", meta)
-        # This process now owns the run's ending; an older unsent ending no longer applies.
-        (directory / "finish.json").unlink(missing_ok=True)
+        if rank == 0:
+            # This process now owns the run's ending; an older unsent ending no longer applies.
+            (directory / "finish.json").unlink(missing_ok=True)
     except OSError as exc:
         logger.warning("tracker: cannot use %s for the spool (%s); batches stay in memory", directory, exc)
     sender_client = HttpClient(server, api_key, timeout=opts.http_timeout, gzip_min_bytes=opts.gzip_min_bytes)

@@ -34,6 +34,19 @@ _RUN_START = {
         "python_version": {"type": "string", "maxLength": 64},
         "torch_version": {"type": "string", "maxLength": 64},
         "cuda_version": {"type": "string", "maxLength": 64},
+        "join_key": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "Distributed training: every rank of one job sends the same key (the SDK "
+            "derives it from the launcher's job id). The first rank creates the run; the others join it "
+            "(200, resumed). A run that ended more than two minutes ago gives its key up to a new run.",
+        },
+        "world_size": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000000,
+            "description": "The number of ranks of the job (shown on the run page).",
+        },
     },
 }
 _BATCH = {
@@ -75,6 +88,7 @@ _RUN = {
         "metrics": {"type": "object"},
         "dropped_points": {"type": "integer"},
         "points_count": {"type": "integer"},
+        "world_size": {"type": "integer"},
     },
 }
 _SERIES = {
@@ -91,11 +105,11 @@ _SERIES = {
 PATHS = {
     "/runs": {
         "post": {
-            "summary": "Create a run, or resume one with `id`",
+            "summary": "Create a run, resume one with `id`, or join one with `join_key`",
             "requestBody": {"required": True, **json_content(_RUN_START)},
             "responses": {
                 "201": {"description": "Created", **json_content(_RUN)},
-                "200": {"description": "Resumed", **json_content(_RUN)},
+                "200": {"description": "Resumed or joined", **json_content(_RUN)},
                 **errors(*WRITE_ERRORS),
             },
         }

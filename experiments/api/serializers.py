@@ -42,6 +42,7 @@ def run_dict(run: Run, request: HttpRequest | None = None, metrics: list[Metric]
         "error": run.error,
         "dropped_points": run.dropped_points,
         "points_count": run.points_count,
+        "world_size": run.world_size,
     }
     if request is not None:
         data["url"] = request.build_absolute_uri(reverse("run", args=[run.pk]))

@@ -72,9 +72,22 @@ class Run(models.Model):
     # client's disk for `python -m tracker sync --retry-quarantined DIR` (tracker.quarantine).
     # Per client writer: {writer: {"batches", "points", "reason", "dir"}}; shown on the run page.
     quarantined = models.JSONField(default=dict, blank=True)
+    # Distributed training: the key every rank of one job sends (derived by the SDK from the
+    # launcher's job id), so that each rank's create joins one run; "" for a one-process run.
+    # Unique per project; a run that ended gives its key up to the next job that sends it.
+    join_key = models.CharField(max_length=200, blank=True, default="")
+    # The number of processes (ranks) the launcher started for the run; 1 for one process.
+    world_size = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "join_key"],
+                condition=~models.Q(join_key=""),
+                name="run_join_key_unique_per_project",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.project.name}/{self.name}"
