@@ -14,7 +14,7 @@ from experiments.formatting import fmt_duration, fmt_number
 from tuning import services
 from tuning.errors import SpecError
 from tuning.forms import SweepAdminForm
-from tuning.models import Sweep, SweepStatus, Trial
+from tuning.models import Sweep, SweepStatus, Trial, error_summary
 from tuning.selectors import RUN_SWEEPS, best_trial, user_can_run_sweeps, with_progress
 
 # Fixed once a sweep has trials: changing them would mix incomparable trials in one study.
@@ -82,7 +82,7 @@ class TrialInline(admin.TabularInline):
     def error_details(self, trial: Trial) -> str:
         if not trial.error:
             return trial.note
-        summary = trial.error.strip().splitlines()[-1][:100]
+        summary = error_summary(trial.error, limit=100)
         return format_html(
             '<details><summary>{}</summary><pre style="white-space: pre-wrap">{}</pre></details>',
             summary,

@@ -89,6 +89,29 @@ class Sweep(models.Model):
         return self.status in (SweepStatus.RUNNING, SweepStatus.STOPPING)
 
 
+_TRACEBACK_HEAD = "Traceback"  # "Traceback (most recent call last):"
+
+
+def error_summary(error: str, limit: int = 200) -> str:
+    """What a trial's error says in one line: a traceback's exception (its last lines,
+    ``ValueError: lr must be positive``), else the error's first line."""
+    text = error.strip()
+    if not text:
+        return ""
+    lines = text.splitlines()
+    if any(line.startswith(_TRACEBACK_HEAD) for line in lines):
+        # The exception follows the last indented line (a frame's source or position).
+        tail: list[str] = []
+        for line in reversed(lines):
+            if line.startswith((" ", "\t")):
+                break
+            tail.append(line.strip())
+        summary = " ".join(t for t in reversed(tail) if t) or lines[-1].strip()
+    else:
+        summary = lines[0].strip()
+    return summary if len(summary) <= limit else summary[: limit - 1] + "…"
+
+
 class TrialState(models.TextChoices):
     RUNNING = "running"
     COMPLETE = "complete"

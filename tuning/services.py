@@ -14,6 +14,7 @@ Services never import the tasks: a slot or a study deletion is asked for with a 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ from experiments.models import ApiKey, Project, Run, RunStatus
 from tuning import conf, signals
 from tuning.entrypoints import refusal
 from tuning.errors import SpecError
-from tuning.models import Sweep, SweepStatus, Trial, TrialState
+from tuning.models import Sweep, SweepStatus, Trial, TrialState, error_summary
 
 logger = logging.getLogger(__name__)
 
@@ -226,9 +227,34 @@ def sweep_settle(*, sweep_id: int, slot_continues: bool) -> None:
                 if slot_continues:
                     _enqueue(sweep_id, 1)
             elif counts.running == 0:
-                Sweep.objects.filter(pk=sweep_id).update(status=SweepStatus.FINISHED, finished_at=now)
+                reason = _failure_reason(sweep_id)
+                Sweep.objects.filter(pk=sweep_id).update(
+                    status=SweepStatus.FAILED if reason else SweepStatus.FINISHED,
+                    error=reason,
+                    finished_at=now,
+                )
         elif sweep.status == SweepStatus.STOPPING and counts.running == 0:
             Sweep.objects.filter(pk=sweep_id).update(status=SweepStatus.STOPPED, finished_at=now)
+
+
+def _failure_reason(sweep_id: int) -> str:
+    """Why a sweep that ran all its trials failed: none completed and some failed
+    ("all 3 trials failed: ValueError: lr must be positive", naming the commonest error);
+    "" when one completed, or when none failed (all pruned is a search's own verdict)."""
+    trials = list(Trial.objects.filter(sweep_id=sweep_id).order_by("-pk").values_list("state", "error"))
+    if any(state == TrialState.COMPLETE for state, _ in trials):
+        return ""
+    errors = [error_summary(error) for state, error in trials if state == TrialState.FAILED]
+    if not errors:
+        return ""
+    # Commonest first; among equals, the newest trial's (Counter keeps first-seen order).
+    reason = Counter(e for e in errors if e).most_common(1)
+    what = f": {reason[0][0]}" if reason else ""
+    if len(errors) == len(trials):
+        head = "the trial failed" if len(trials) == 1 else f"all {len(trials)} trials failed"
+    else:
+        head = f"no trial completed; {len(errors)} of {len(trials)} failed"
+    return head + what
 
 
 def sweep_fail(*, sweep_id: int, error: str) -> None:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from experiments.api.http import checked, page_json
 from experiments.formatting import fmt_duration, fmt_number
 from tuning.api.serializers import best_dict, trial_dict
-from tuning.models import Sweep
+from tuning.models import Sweep, error_summary
 from tuning.plots import TITLES, figures_cached
 from tuning.selectors import best_trial, progress, sweep_trials, sweeps_visible_to
 from tuning.services import trials_recover_lost
@@ -36,6 +36,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
             {
                 **trial_dict(trial),
                 "is_best": best is not None and trial.pk == best.pk,
+                "error_summary": error_summary(trial.error),
                 "value_text": fmt_number(trial.value),
                 "duration_text": fmt_duration(trial.duration_seconds),
                 "peak_rss_text": _mib(trial.peak_rss_bytes),

@@ -37,13 +37,18 @@
     return el("span", { class: "badge badge-" + state, text: text || state });
   }
 
+  function shorten(text, n) {
+    return text.length > n ? text.slice(0, n - 1) + "…" : text;
+  }
+
   function row(t) {
     const exact = Object.entries(t.params).map(([k, v]) => k + "=" + v).join(" ");
     const run = t.run_url ? el("a", { href: t.run_url, text: "run " + t.run_id }) : null;
     let error = null;
     if (t.error) {
       error = el("details", {}, [
-        el("summary", { class: "bad", text: t.error.length > 60 ? t.error.slice(0, 59) + "…" : t.error }),
+        // The exception's "Type: message" (the server's error_summary), not the traceback's head.
+        el("summary", { class: "bad", title: t.error_summary, text: shorten(t.error_summary || t.error, 80) }),
         el("pre", { class: "traceback", text: t.error }),
       ]);
     }
