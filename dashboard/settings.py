@@ -260,6 +260,8 @@ TRACKER_MAX_SUMMARY_BYTES = env_int("TRACKER_MAX_SUMMARY_BYTES", 1024 * 1024)
 # Tags of one run: how many, and the characters of each.
 TRACKER_MAX_TAGS = env_int("TRACKER_MAX_TAGS", 100)
 TRACKER_MAX_TAG_LENGTH = env_int("TRACKER_MAX_TAG_LENGTH", 100)
+# A string logged with tracker.log (a text series value), in characters.
+TRACKER_MAX_TEXT_LENGTH = env_int("TRACKER_MAX_TEXT_LENGTH", 10_000)
 # --- end of input limits
 # A running run whose client has been silent this long is shown as crashed.
 TRACKER_CRASH_AFTER_SECONDS = env_float("TRACKER_CRASH_AFTER_SECONDS", 120.0)

@@ -30,7 +30,16 @@ from tracker.spool import write_json
 from tracker.summary import Summary
 from tracker.transport import HttpClient, RequestFailed, run_path
 from tracker.uploader import Uploader
-from tracker.values import MAX_STEP, check_key, check_step, coerce_value, strip_nul
+from tracker.uploads import new_uid
+from tracker.values import (
+    MAX_DEPTH,
+    MAX_STEP,
+    check_key,
+    check_log_text,
+    check_step,
+    coerce_value,
+    strip_nul,
+)
 
 logger = logging.getLogger("tracker")
 
@@ -108,6 +117,7 @@ class Run:
         self._sender = sender
         self._step = 0
         self._known: set[str] = set()
+        self._warned: set[str] = set()  # keys whose bad value was reported (once each)
         self._stop_flag = False
         self._finished: FinishResult | None = None
         self._finish_lock = threading.Lock()
@@ -133,9 +143,12 @@ class Run:
         """Record metric values at ``step`` (default: the previous step + 1).
 
         Only validates and enqueues: no I/O, no lock. Values are numbers (int, float,
-        bool, numpy scalars, one-element tensors); NaN and ±inf are legal. ``step`` is an
-        int from 0 to 2**63 - 1. A call with a bad key, value or step raises (TypeError or
-        ValueError naming it) and records nothing, so nothing unstorable is ever sent.
+        bool as 1/0, numpy scalars, one-element tensors; NaN and ±inf are legal), strings
+        (kept as a text series, shown on the run page) and nested dicts (flattened with
+        ``/``: ``{"val": {"acc": 0.9}}`` logs ``val/acc``). A bad key or value (a list, an
+        object, a NUL) costs only itself: it is dropped with one warning per key per run
+        and the rest is recorded. ``step`` is an int from 0 to 2**63 - 1; a bad step
+        raises (TypeError or ValueError) and records nothing.
         """
         if step is None:
             step = self._step
@@ -156,7 +169,7 @@ class Run:
                 (kind is float and not (value - value)) or (kind is int and -MAX_STEP <= value <= MAX_STEP)
             ) and key in known:
                 continue
-            row = self._normalise(items)
+            row = self._normalise(items, step)
             break
         else:
             row = dict(data)
@@ -174,7 +187,7 @@ class Run:
     def log_aside(self, data: Mapping[str, Any], step: int) -> None:
         """Record values at ``step`` like ``log``, without moving ``step``: for what logs
         on its own (hooks, the system sampler), between the script's ``log()`` calls."""
-        row = self._normalise(data.items())
+        row = self._normalise(data.items(), step)
         if row:
             self._submit((step, _now(), row), len(row))
 
@@ -225,16 +238,51 @@ class Run:
     def save_checkpoint(self, obj: Any, step: int | None = None, metrics: Any = None, **kwargs: Any) -> Any:
         return checkpoints.save_checkpoint(obj, step, metrics, run=self, **kwargs)
 
-    def _normalise(self, items: Any) -> dict[str, Any]:
+    def _normalise(self, items: Any, step: int) -> dict[str, Any]:
+        """The numbers of a ``log()`` call as the wire wants them; strings go to the
+        uploader as text media of ``step``; a bad key or value is dropped and warned of."""
         row: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        self._collect(items, "", 0, row, texts)
+        if texts and self.mode != "disabled":
+            self.uploader.add_media(
+                [
+                    {"uid": new_uid(), "kind": "text", "name": key, "step": step, "data": {"value": text}}
+                    for key, text in texts.items()
+                ]
+            )
+        return row
+
+    def _collect(self, items: Any, prefix: str, depth: int, row: dict, texts: dict) -> None:
         known = self._known
         for key, value in items:
-            if key not in known:
-                key = check_key(key)
-                if len(known) < _MAX_KNOWN_KEYS:
-                    known.add(key)
-            row[key] = coerce_value(key, value)
-        return row
+            if prefix:
+                key = f"{prefix}/{key}" if isinstance(key, str) else key
+            try:
+                if key not in known:
+                    key = check_key(key)
+                if isinstance(value, Mapping):
+                    if depth >= MAX_DEPTH:
+                        raise ValueError(f"tracker.log: value for key {key!r} nests dicts over {MAX_DEPTH}")
+                    self._collect(value.items(), key, depth + 1, row, texts)
+                    continue
+                if isinstance(value, str):
+                    texts[key] = check_log_text(key, value)
+                else:
+                    row[key] = coerce_value(key, value)
+            except (TypeError, ValueError) as exc:
+                self._warn_once(key, exc)
+                continue
+            if key not in known and len(known) < _MAX_KNOWN_KEYS:
+                known.add(key)
+
+    def _warn_once(self, key: Any, exc: Exception) -> None:
+        name = key if isinstance(key, str) else repr(key)
+        if name in self._warned:
+            return
+        if len(self._warned) < _MAX_KNOWN_KEYS:
+            self._warned.add(name)
+        logger.warning("%s; not logged (the other keys are; this warning is shown once per key)", exc)
 
     # -- control -------------------------------------------------------------------
     def should_stop(self) -> bool:

@@ -1,11 +1,11 @@
 """Validation of what ``log()`` accepts: the slow path.
 
 ``Run.log`` handles plain finite ``float``/``int`` values under already-seen keys inline;
-everything else (new keys, bools, numpy scalars, tensors, NaN/inf) comes here. Errors
-name the key so the user finds the offending line at once, at the call, not later in a
-background thread. A refused call records nothing (the other keys of the call included):
-what cannot be stored is refused here rather than sent, so it can never make the server
-refuse a batch that carries other points.
+everything else (new keys, nested dicts, bools, numpy scalars, tensors, NaN/inf, strings)
+comes here. Errors name the key so the user finds the offending line at once. What cannot
+be stored is refused here rather than sent, so it can never make the server refuse a
+batch that carries other points; ``Run.log`` drops only the refused key (with one warning
+per key) and records the rest of the call. A bad step still refuses the whole call.
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ import numbers
 from typing import Any
 
 MAX_KEY_LENGTH = 200
+# A logged string (a text series): at most this many characters, the server's default
+# TRACKER_MAX_TEXT_LENGTH.
+MAX_TEXT_LENGTH = 10_000
+# Nested dicts deeper than this are refused (the server's TRACKER_MAX_JSON_DEPTH).
+MAX_DEPTH = 32
 # Steps and integers travel as signed 64-bit integers (the server's BigIntegerField and
 # PostgreSQL's bigint).
 MAX_STEP = 2**63 - 1
@@ -119,6 +124,19 @@ def decode_value(value: Any) -> float:
             return -math.inf
         raise ValueError(f"unexpected metric value {value!r} from the server")
     return float(value) if value is not None else math.nan
+
+
+def check_log_text(key: str, value: str) -> str:
+    """A string logged under ``key`` (a text series), if the server can store it."""
+    if type(value) is not str:
+        value = str.__str__(value)
+    if NUL in value:
+        raise ValueError(f"tracker.log: text for key {key!r} has a NUL character (\\x00); not storable")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(
+            f"tracker.log: text for key {key!r} is {len(value)} characters; the limit is {MAX_TEXT_LENGTH}"
+        )
+    return value
 
 
 def check_step(step: Any) -> int:

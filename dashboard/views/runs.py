@@ -10,8 +10,9 @@ from experiments.api.http import checked
 from experiments.compare.baselines import baseline_active
 from experiments.directions import metric_direction
 from experiments.formatting import fmt_duration, fmt_number, is_bad
+from experiments.media import reads
 from experiments.media.pages import INTERNAL_PREFIXES
-from experiments.models import Metric
+from experiments.models import Metric, PointChunk
 from experiments.selectors import run_metrics, runs_visible_to
 from experiments.tables import flatten
 
@@ -56,6 +57,13 @@ def _metric_rows(metrics: list[Metric]) -> list[dict]:
     return rows
 
 
+def _ranks(run) -> int:
+    """How many processes logged to the run: the job's size its ranks sent at ``init``, or
+    the ranks found in its points (a run joined by id, or a launcher the SDK did not know)."""
+    seen = PointChunk.objects.filter(metric__run=run).order_by().values_list("rank", flat=True).distinct()
+    return max(run.world_size, len(set(seen[:100_000])))
+
+
 @login_required
 @checked
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
@@ -78,11 +86,14 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "project": run.project,
         "duration": fmt_duration(run.duration_seconds),
         "points": f"{run.points_count:,}",
+        "ranks": _ranks(run),
         "metrics": _metric_rows(metrics),
         "config": [(k, fmt_number(v)) for k, v in sorted(flatten(run.config).items())],
         "summary": [(k, fmt_number(v)) for k, v in sorted(flatten(run.summary).items())],
         "nonfinite_total": sum(m.nonfinite_count for m in metrics),
         "page_data": page_data,
+        # Strings logged with tracker.log: templates/runs/_media.html's Text section.
+        "text_series": reads.text_series(run),
         "baseline": baseline_active(run.project),
     }
     return render(request, "runs/detail.html", context)

@@ -1,4 +1,5 @@
-"""Media uploads: a run's confusion matrices, ROC/PR curves, histograms and model summary.
+"""Media uploads: a run's confusion matrices, ROC/PR curves, histograms, model summary
+and text series (strings logged with ``tracker.log``).
 
 Each kind has one validator (registered with ``@_kind``) that checks an uploaded item's
 ``data`` and returns it normalised, or raises ``ApiError`` naming the field; the items
@@ -13,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from experiments import events
 from experiments.errors import ApiError
 from experiments.models import Media, MediaKind, Run
-from experiments.payloads import check_int
+from experiments.payloads import check_int, check_str
 
 MAX_ITEMS = 1000
 MAX_CLASSES = 1000
@@ -178,6 +180,14 @@ def _model_summary(data: Any, where: str) -> dict:
             raise ApiError("must be an integer >= 0", f"{where}.{name}")
         totals[name] = value
     return {"rows": out, **totals, "model": _text(data.get("model", ""), f"{where}.model")}
+
+
+@_kind(MediaKind.TEXT)
+def _text_value(data: Any, where: str) -> dict:
+    """``{"value": text}``: one value of a text series (``name`` is its key)."""
+    limit = settings.TRACKER_MAX_TEXT_LENGTH
+    value = check_str(data.get("value"), f"{where}.value", limit, limit_name="TRACKER_MAX_TEXT_LENGTH")
+    return {"value": value}
 
 
 @dataclass

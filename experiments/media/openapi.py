@@ -14,7 +14,7 @@ _MEDIA_ITEM = {
         },
         "kind": {
             "type": "string",
-            "enum": ["confusion_matrix", "roc_curve", "pr_curve", "histogram", "model_summary"],
+            "enum": ["confusion_matrix", "roc_curve", "pr_curve", "histogram", "model_summary", "text"],
         },
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "step": STEP,
@@ -23,7 +23,8 @@ _MEDIA_ITEM = {
             "description": "confusion_matrix: {labels, matrix}; roc_curve/pr_curve: {curves: [{label, x, y, "
             "thresholds, auc, positives}], average}; histogram: {edges, counts, nonfinite}; "
             "model_summary: {model, rows: [{name, type, depth, params, trainable, bytes, shapes}], "
-            "total_params, trainable_params, bytes}",
+            "total_params, trainable_params, bytes}; text: {value} (a string of at most "
+            "TRACKER_MAX_TEXT_LENGTH characters, no NUL; name is the key logged)",
         },
     },
 }

@@ -1,5 +1,5 @@
 """The run page's media sections (templates/runs/_media.html, static/js/run_media.js):
-confusion matrices, curves, model internals, system metrics and checkpoints. One JSON
+confusion matrices, curves, text series, model internals, system metrics and checkpoints. One JSON
 endpoint for the script, and checkpoint downloads behind the login."""
 
 from django.contrib.auth.decorators import login_required
@@ -82,6 +82,9 @@ def run_media(request: HttpRequest, run_id: int) -> dict:
         data = reads.histogram_view(run, name)
     elif kind == MediaKind.MODEL_SUMMARY:
         data = reads.model_summary_view(run)
+    elif kind == MediaKind.TEXT:
+        series = [s for s in reads.text_series(run) if not name or s["name"] == name]
+        data = {"text": series} if series else None
     else:
         raise ApiError(f"must be one of {', '.join(MediaKind.values)}", "kind")
     if data is None:

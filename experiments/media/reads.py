@@ -118,11 +118,12 @@ def _evenly(values: list, limit: int) -> list:
 
 def media_index(run: Run) -> dict:
     """What the run has, for its page: per kind, the names and their steps; for
-    histograms (one per tensor per log step: many) the names and how many steps."""
+    histograms and text (one per key per log step: many) the names and how many steps."""
+    counted = (MediaKind.HISTOGRAM, MediaKind.TEXT)
     index: dict[str, dict] = {kind: {} for kind in MediaKind.values}
     rows = (
         Media.objects.filter(run=run)
-        .exclude(kind=MediaKind.HISTOGRAM)
+        .exclude(kind__in=counted)
         .order_by("kind", "name", "step")
         .values_list("kind", "name", "step")
     )
@@ -130,13 +131,14 @@ def media_index(run: Run) -> dict:
         steps = index[kind].setdefault(name, [])
         if not steps or steps[-1] != step:
             steps.append(step)
-    histograms = (
-        Media.objects.filter(run=run, kind=MediaKind.HISTOGRAM)
-        .values("name")
-        .annotate(steps=Count("step", distinct=True))
-        .order_by("name")
-    )
-    index[MediaKind.HISTOGRAM] = {row["name"]: row["steps"] for row in histograms}
+    for kind in counted:
+        names = (
+            Media.objects.filter(run=run, kind=kind)
+            .values("name")
+            .annotate(steps=Count("step", distinct=True))
+            .order_by("name")
+        )
+        index[kind] = {row["name"]: row["steps"] for row in names}
     return index
 
 
@@ -209,6 +211,29 @@ def histogram_view(run: Run, name: str, max_steps: int = 120) -> dict | None:
         "quantile_levels": list(QUANTILES),
         "histograms": [{"edges": newest[s]["edges"], "counts": newest[s]["counts"]} for s in out_steps],
     }
+
+
+def text_series(run: Run, max_keys: int = 100, max_rows: int = 100) -> list[dict]:
+    """The run's text series (strings logged with ``tracker.log``), by key: the latest
+    value and the newest ``max_rows`` (step, value) rows, newest first, with how many
+    steps there are in all. At most ``max_keys`` keys, in name order."""
+    counts = (
+        Media.objects.filter(run=run, kind=MediaKind.TEXT)
+        .values("name")
+        .annotate(steps=Count("step"))
+        .order_by("name")[:max_keys]
+    )
+    out = []
+    for row in counts:
+        items = (
+            Media.objects.filter(run=run, kind=MediaKind.TEXT, name=row["name"])
+            .order_by("-step", "-pk")
+            .values_list("step", "data")[:max_rows]
+        )
+        rows = [{"step": step, "value": data.get("value", "")} for step, data in items]
+        latest = rows[0] if rows else None
+        out.append({"name": row["name"], "latest": latest, "rows": rows, "total": row["steps"]})
+    return out
 
 
 def model_summary_view(run: Run) -> dict | None:

@@ -14,13 +14,16 @@ class MediaKind(models.TextChoices):
     PR_CURVE = "pr_curve"
     HISTOGRAM = "histogram"
     MODEL_SUMMARY = "model_summary"
+    TEXT = "text"
 
 
 class Media(models.Model):
     """One logged figure of a run at a step: a confusion matrix or an ROC/PR curve of a
     split (``name`` = ``val``), a histogram of a tensor (``name`` = ``grad/conv1.weight``),
-    or the model summary. ``data`` holds the numbers (see ``experiments.media``), not a
-    rendering, so pages and comparisons derive what they need (per-class F1, quantiles).
+    the model summary, or a string logged with ``tracker.log`` (``name`` = its key,
+    ``data`` = ``{"value": text}``: a text series). ``data`` holds the numbers (see
+    ``experiments.media``), not a rendering, so pages and comparisons derive what they
+    need (per-class F1, quantiles).
 
     Scalars (gradient norms, GPU memory) are metrics, not media: they get charts,
     downsampling and live updates from the points table.
