@@ -109,3 +109,7 @@ def test_a_worker_that_cannot_reach_the_tracker_server_fails_its_trials_saying_s
     assert trial.state == TrialState.FAILED
     assert "cannot reach the tracker server at http://127.0.0.1:9" in trial.error
     assert "TRACKER_PUBLIC_URL" in trial.error
+    # Its only trial failed: the sweep is failed, not finished, and says why (issue #12).
+    assert sweep.status == SweepStatus.FAILED, logs(tmp_path)
+    assert sweep.error.startswith("the trial failed: "), sweep.error
+    assert "cannot reach the tracker server at http://127.0.0.1:9" in sweep.error
