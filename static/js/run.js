@@ -72,7 +72,7 @@
         // Each rank's own line, thin and dashed, under the mean.
         s.by_rank.forEach((line, r) => {
           traces.push({
-            x: xValues(line), y: line.value, name: `${label} · rank ${line.rank}`, mode: "lines",
+            x: xValues(line), y: line.value, name: multi ? `${label} · rank ${line.rank}` : `rank ${line.rank}`, mode: "lines",
             line: { color: withAlpha(color, 0.75), width: 1, dash: ["dot", "dash", "dashdot", "longdash"][r % 4] },
             legendgroup: `${key}:rank`, showlegend: true, connectgaps: false,
             hovertemplate: `rank ${line.rank}: %{y:.4g}<extra></extra>`, meta: { key: key, kind: "rank", rank: line.rank },
@@ -89,8 +89,10 @@
           meta: { key: key, kind: "band" } });
       }
       const smoothed = state.smoothing > 0;
+      // With each rank drawn, the thick line is their mean: the legend says so.
+      const meanLabel = perRank ? (multi ? `${label} · mean` : "mean of ranks") : label;
       traces.push({
-        x: xs, y: s.value, name: label, mode: "lines", type: "scatter",
+        x: xs, y: s.value, name: meanLabel, mode: "lines", type: "scatter",
         line: { color: smoothed ? withAlpha(color, 0.25) : color, width: smoothed ? 1 : 1.8 },
         legendgroup: key, showlegend: !smoothed, hoverinfo: smoothed ? "skip" : undefined,
         hovertemplate: smoothed ? undefined : `${label}: %{y:.4g}<extra></extra>`,
@@ -98,7 +100,7 @@
       });
       if (smoothed) {
         traces.push({
-          x: xs, y: TrackerSmooth.ema(s.value, state.smoothing), name: label, mode: "lines",
+          x: xs, y: TrackerSmooth.ema(s.value, state.smoothing), name: meanLabel, mode: "lines",
           line: { color: color, width: 2 }, legendgroup: key, customdata: s.value,
           hovertemplate: `${label}: %{y:.4g} <span style="color:#888">(raw %{customdata:.4g})</span><extra></extra>`,
           connectgaps: false, meta: { key: key, kind: "smoothed" },
@@ -132,7 +134,11 @@
       plot_bgcolor: "#fff",
       hovermode: "x unified",
       hoverlabel: { bgcolor: "#fff", bordercolor: "#d0d5dd" },
-      showlegend: chart.keys.length > 1,
+      // A legend whenever a chart has several lines to tell apart: keys, or each rank's line.
+      showlegend: chart.keys.length > 1 || (state.perRank && chart.keys.some((k) => {
+        const s = chart.series[k];
+        return Boolean(s && s.by_rank && s.by_rank.length > 1);
+      })),
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
       xaxis: {
         title: { text: xTitle, standoff: 6 }, type: state.xAxis === "wall" ? "date" : "linear",

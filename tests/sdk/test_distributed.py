@@ -73,7 +73,9 @@ def _torchrun(tmp_path, sdk_env: dict[str, str], *launcher_args: str, group_firs
         pytest.param(("--master-port=PORT",), True, id="process-group-first"),
     ],
 )
-def test_every_rank_calling_init_joins_one_run_that_rank0_finishes(sdk, tmp_path, launcher_args, group_first):
+def test_every_rank_calling_init_joins_one_run_that_rank0_finishes(
+    sdk, tmp_path, launcher_args, group_first, client, owner
+):
     sdk_env = {name: value for name, value in os.environ.items() if name.startswith("TRACKER_")}
     ids = _torchrun(tmp_path, sdk_env, *launcher_args, group_first=group_first)
     assert ids["0"] == ids["1"]
@@ -89,3 +91,8 @@ def test_every_rank_calling_init_joins_one_run_that_rank0_finishes(sdk, tmp_path
     by_rank = {rank: sorted(step for _, step, _, _, r in points if r == rank) for rank in (0, 1)}
     assert by_rank == {0: [0, 1, 2, 3, 4], 1: [0, 1, 2, 3, 4]}
     assert {round(v, 3) for _, _, v, _, r in points if r == 1} == {1.0, 1.1, 1.2, 1.3, 1.4}
+
+    # The run page says how many ranks logged to it.
+    client.force_login(owner)
+    page = client.get(f"/runs/{run.id}/").content.decode()
+    assert '<dd id="run-ranks"' in page and "2 ranks" in page
