@@ -104,3 +104,17 @@ def test_checkpoints_and_media_are_stored_and_uploaded_once(transport):
     assert stored.media.get().data["matrix"] == [[1, 0], [1, 1]]
     assert sync_uploads(run.dir) == 0  # nothing twice
     assert not list((run.dir / "uploads").iterdir())
+
+
+def test_nested_dicts_bools_and_strings_are_stored_the_same(transport):
+    run = transport.init(project="digits")
+    for step in range(3):
+        tracker.log({"val": {"acc": step / 4, "ok": step > 0}, "note": f"epoch {step}", "bad": [step]})
+    run.finish()
+    run_id = transport.stored(run)
+
+    assert points_of(run_id, "val/acc") == [(0, 0.0), (1, 0.25), (2, 0.5)]
+    assert points_of(run_id, "val/ok") == [(0, 0.0), (1, 1.0), (2, 1.0)]
+    texts = Run.objects.get(pk=run_id).media.filter(kind="text").order_by("step")
+    assert [(m.name, m.step, m.data["value"]) for m in texts] == [("note", s, f"epoch {s}") for s in range(3)]
+    assert not Run.objects.get(pk=run_id).metrics.filter(key__in=["bad", "note", "val"]).exists()
