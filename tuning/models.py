@@ -100,10 +100,11 @@ def error_summary(error: str, limit: int = 200) -> str:
         return ""
     lines = text.splitlines()
     if any(line.startswith(_TRACEBACK_HEAD) for line in lines):
-        # The exception follows the last indented line (a frame's source or position).
+        # The exception follows the last indented line (a frame's source or position)
+        # or the traceback's head.
         tail: list[str] = []
         for line in reversed(lines):
-            if line.startswith((" ", "\t")):
+            if line.startswith((" ", "\t", _TRACEBACK_HEAD)):
                 break
             tail.append(line.strip())
         summary = " ".join(t for t in reversed(tail) if t) or lines[-1].strip()

@@ -36,6 +36,7 @@ def test_error_summary_is_the_exceptions_type_and_message():
     assert (
         error_summary("trial process exited with code 3\nstderr: boom") == "trial process exited with code 3"
     )
+    assert error_summary("Traceback ...\nValueError: boom") == "ValueError: boom"
     assert error_summary("") == ""
     assert error_summary(traceback("E: " + "x" * 500), limit=50).endswith("…")
     assert len(error_summary(traceback("E: " + "x" * 500), limit=50)) == 50
