@@ -163,7 +163,7 @@ def test_a_batch_answered_500_every_time_is_set_aside_while_the_next_ones_are_st
         server.close()
     assert stored_in_time
     tries = [b for b in server.batches if b["seq"] == 0]
-    assert len(tries) == 5  # TRACKER_QUARANTINE_AFTER's default
+    assert 5 <= len(tries) <= 7  # TRACKER_QUARANTINE_AFTER's 5 counted tries (+ uncounted retries)
     stored = [row[0] for b in server.batches if b["seq"] != 0 for row in b["rows"]]
     assert sorted(stored) == list(range(1, 101))
     assert (result.sent, result.pending_batches, result.quarantined_batches, result.quarantined_points) == (

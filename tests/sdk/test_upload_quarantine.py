@@ -150,7 +150,9 @@ def test_a_media_item_the_server_keeps_refusing_is_set_aside_while_the_later_one
         assert stored_media(run.id) == [("val", step) for step in range(1, 6)]
         run.finish()
 
-    assert len(proxy.refused) == 5  # TRACKER_QUARANTINE_AFTER, each time the server answered others
+    # TRACKER_QUARANTINE_AFTER (5) counted tries; a retry sent before any other request was
+    # answered is not counted, so under load the upload may be refused once or twice more.
+    assert 5 <= len(proxy.refused) <= 7
     [kept] = set_aside(run)
     assert kept["body"]["items"][0]["name"] == "poison"
     assert (kept["reason"]["status"], kept["reason"]["error"]) == (500, "the server choked on this upload")
