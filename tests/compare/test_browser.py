@@ -153,6 +153,10 @@ def test_run_page_per_rank_toggle_draws_each_rank(page, server, owner, project):
     run = train(project, "ddp", "", 99, 1.0, ranks=3)
     login(page, server, owner, f"/runs/{run.pk}/")
     page.wait_for_selector("#per-rank-control:not([hidden])")
+    # Another chart may show the control before the loss chart's note is written.
+    page.wait_for_function(
+        "() => (document.querySelector(\"[data-chart='loss'] .chart-note\") || {}).textContent"
+    )
     assert "mean ± std over 3 ranks" in page.locator("[data-chart='loss'] .chart-note").inner_text()
     page.check("#per-rank")
     page.wait_for_function(
