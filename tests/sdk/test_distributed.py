@@ -37,7 +37,8 @@ for step in range(5):
     dist.all_reduce(value)
     tracker.log({"train/loss": float(rank) + step / 10, "sum": value.item()}, step=step)
 dist.barrier()
-print("RUN", rank, run.id, flush=True)
+with open(f"rank{rank}.txt", "w") as out:  # a file each: the ranks' stdout lines interleave
+    out.write(str(run.id))
 dist.destroy_process_group()
 """
 
@@ -59,7 +60,9 @@ def _torchrun(tmp_path, sdk_env: dict[str, str], *launcher_args: str, group_firs
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr
     ids = {
-        line.split()[1]: int(line.split()[2]) for line in out.stdout.splitlines() if line.startswith("RUN ")
+        str(rank): int((tmp_path / f"rank{rank}.txt").read_text())
+        for rank in (0, 1)
+        if (tmp_path / f"rank{rank}.txt").exists()
     }
     assert set(ids) == {"0", "1"}, out.stdout + out.stderr
     return ids
