@@ -138,6 +138,11 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and user_can_run_sweeps(request.user)
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        # The change form offers Start / Resume only to those who may run code.
+        extra = {**(extra_context or {}), "can_run_code": self.has_run_permission(request)}
+        return super().change_view(request, object_id, form_url, extra)
+
     def get_fieldsets(self, request: HttpRequest, obj: Sweep | None = None):
         fieldsets = [
             (

@@ -201,6 +201,7 @@ def test_the_change_form_lists_trials_with_run_links_and_tracebacks(client, proj
     assert f'href="/sweeps/{sweep.pk}/"' in page
     # A started sweep's definition is frozen: the space is shown, not editable.
     assert 'name="space-0-name"' not in page and 'name="n_trials"' in page
+    assert 'name="resume"' in page  # the client is a superuser: may run code
 
 
 @pytest.mark.django_db

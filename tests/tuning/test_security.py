@@ -446,3 +446,5 @@ def test_staff_without_the_permission_can_neither_add_nor_start_a_sweep_in_the_a
     # Nor can they change which code someone else's sweep will run.
     page = client.get(f"/admin/tuning/sweep/{sweep.pk}/change/").content.decode()
     assert 'name="entry_point"' not in page and "examples.train_digits:train" in page
+    # And the change form offers them no Start button to click in vain.
+    assert 'name="start"' not in page and 'name="resume"' not in page
