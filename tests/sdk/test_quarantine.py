@@ -10,14 +10,11 @@ is refused by ``log()`` itself (tests/test_sdk_values.py).
 """
 
 import gzip
-import http.client
 import json
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.urls import reverse
@@ -25,9 +22,10 @@ from django.urls import reverse
 import tracker
 from experiments.models import Run
 from tests.helpers import post
+from tests.sdk.support import RelayProxy
 
 
-class FaultyProxy:
+class FaultyProxy(RelayProxy):
     """Forwards every request to ``upstream``, except batches whose seq is in ``poison``
     (answered 500, as a server that chokes on them) and, while ``hold`` is set, every
     batch (held until the client gives up: a server too slow for the client's deadline)."""
@@ -36,62 +34,26 @@ class FaultyProxy:
         self.poison: set[int] = set()
         self.hold = threading.Event()
         self.refused: list[int] = []
-        target = urlsplit(upstream)
-        outer = self
+        super().__init__(upstream)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self._relay(b"")
-
-            def do_POST(self):
-                self._relay(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-            def _relay(self, raw: bytes) -> None:
-                if self.path.endswith("/batches"):
-                    plain = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
-                    seq = json.loads(plain)["seq"]
-                    if outer.hold.is_set():
-                        deadline = time.monotonic() + 3
-                        while outer.hold.is_set() and time.monotonic() < deadline:
-                            time.sleep(0.02)
-                        return self._answer(503, b'{"error": "held"}', {})
-                    if seq in outer.poison:
-                        outer.refused.append(seq)
-                        return self._answer(500, b'{"error": "the server choked on this batch"}', {})
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=raw or None, headers=headers)
-                answer = conn.getresponse()
-                body = answer.read()
-                conn.close()
-                self._answer(answer.status, body, {"Content-Type": answer.getheader("Content-Type", "")})
-
-            def _answer(self, status: int, body: bytes, headers: dict) -> None:
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        if value:
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:  # the client gave up waiting (its deadline): nobody to tell
-                    self.close_connection = True
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def refusal(self, path: str, headers, raw: bytes) -> tuple[int, bytes] | None:
+        if not path.endswith("/batches"):
+            return None
+        plain = gzip.decompress(raw) if headers.get("Content-Encoding") == "gzip" else raw
+        seq = json.loads(plain)["seq"]
+        if self.hold.is_set():
+            deadline = time.monotonic() + 3
+            while self.hold.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return 503, b'{"error": "held"}'
+        if seq in self.poison:
+            self.refused.append(seq)
+            return 500, b'{"error": "the server choked on this batch"}'
+        return None
 
     def close(self) -> None:
         self.hold.clear()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
 
 
 @pytest.fixture

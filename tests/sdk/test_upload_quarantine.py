@@ -8,23 +8,22 @@ The refusals come from a small proxy in front of the real server.
 """
 
 import gzip
-import http.client
 import json
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 import tracker
 from experiments.models import Checkpoint, Media
+from tests.sdk.support import RelayProxy
 
 LABELS = ["a", "b"]
 
 
-class RefusingProxy:
+class RefusingProxy(RelayProxy):
     """Forwards every request to ``upstream``, except: media items named in ``poison``
     (answered 500, as a server that chokes on them), checkpoints whose file name is in
     ``refuse_files`` (answered with that status), and, while ``down`` is set, every
@@ -35,47 +34,14 @@ class RefusingProxy:
         self.refuse_files: dict[str, int] = {}
         self.down = threading.Event()
         self.refused: list[str] = []
-        target = urlsplit(upstream)
-        outer = self
+        super().__init__(upstream)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self._relay(b"")
-
-            def do_POST(self):
-                self._relay(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-            def _relay(self, raw: bytes) -> None:
-                refusal = outer._refusal(self.path, self.headers, raw)
-                if refusal is not None:
-                    status, message = refusal
-                    return self._answer(status, json.dumps({"error": message}).encode(), {})
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=raw or None, headers=headers)
-                answer = conn.getresponse()
-                body = answer.read()
-                conn.close()
-                self._answer(answer.status, body, {"Content-Type": answer.getheader("Content-Type", "")})
-
-            def _answer(self, status: int, body: bytes, headers: dict) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if value:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def refusal(self, path: str, headers, raw: bytes) -> tuple[int, bytes] | None:
+        refused = self._refusal(path, headers, raw)
+        if refused is None:
+            return None
+        status, message = refused
+        return status, json.dumps({"error": message}).encode()
 
     def _refusal(self, path: str, headers, raw: bytes) -> tuple[int, str] | None:
         if self.down.is_set():
@@ -97,8 +63,7 @@ class RefusingProxy:
 
     def close(self) -> None:
         self.down.clear()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
 
 
 @pytest.fixture
