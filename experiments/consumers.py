@@ -2,12 +2,16 @@
 per project (``project_<id>``) for its runs table."""
 
 import asyncio
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from experiments.models import Run
 from experiments.selectors import projects_visible_to, runs_visible_to
+
+log = logging.getLogger(__name__)
 
 
 def run_group(run_id: int) -> str:
@@ -41,6 +45,7 @@ class _GroupConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.watchdog = asyncio.get_running_loop().create_task(self._watch_heartbeats())
+        await self.connected()
 
     async def disconnect(self, code: int) -> None:
         if self.watchdog is not None:
@@ -56,7 +61,14 @@ class _GroupConsumer(AsyncJsonWebsocketConsumer):
         mark = database_sync_to_async(runs_mark_crashed)
         while True:
             await asyncio.sleep(period)
-            await mark(silent_for_seconds=silent, **self.watched())
+            try:
+                await mark(silent_for_seconds=silent, **self.watched())
+            except Exception:  # one failed check (a dropped connection) must not end the watch
+                log.exception("heartbeat check failed for %s; trying again", self.group)
+
+    async def connected(self) -> None:
+        """Called once the socket joined its group; subclasses send what a page that
+        (re)connects may have missed."""
 
     def watched(self) -> dict:
         """Which runs' heartbeats this page checks, as runs_mark_crashed filters."""
@@ -83,6 +95,16 @@ class RunConsumer(_GroupConsumer):
 
     def watched(self) -> dict:
         return {"run_id": self.run_id}
+
+    async def connected(self) -> None:
+        # A status change while the page was away (a crash seen by another page's
+        # watchdog) reached no one; every connection starts with the status as it is.
+        status = await database_sync_to_async(self._status)()
+        if status:
+            await self.send_json({"type": "status", "status": status})
+
+    def _status(self) -> str | None:
+        return Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
 
     def group_name(self) -> str:
         return run_group(self.run_id)

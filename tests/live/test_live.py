@@ -30,6 +30,7 @@ def test_the_owner_receives_new_points_and_status_changes(owner):
         comm = communicator(owner, run.pk)
         connected, _ = await comm.connect()
         assert connected
+        assert await comm.receive_json_from(timeout=5) == {"type": "status", "status": "running"}
         batch = parse_batch(
             {"writer": "w", "seq": 0, "rows": [[0, 1.0, {"train/loss": 1.0, "val/acc": 0.5}]]}
         )
@@ -41,6 +42,61 @@ def test_the_owner_receives_new_points_and_status_changes(owner):
 
     points = async_to_sync(scenario)()
     assert points == {"type": "points", "keys": ["train/loss", "val/acc"]}
+
+
+def test_a_page_that_reconnects_learns_the_status_it_missed(owner):
+    """A crash seen while the page's socket was down reached no one; the next connection
+    starts with the run's status as it is now."""
+    from experiments.models import Run
+
+    run = start_run(owner)
+    Run.objects.filter(pk=run.pk).update(status="crashed")
+
+    async def scenario():
+        comm = communicator(owner, run.pk)
+        assert (await comm.connect())[0]
+        first = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return first
+
+    assert async_to_sync(scenario)() == {"type": "status", "status": "crashed"}
+
+
+def test_a_heartbeat_check_that_fails_once_does_not_end_the_watch(owner, settings, monkeypatch):
+    """A failed check (a dropped database connection) is logged and tried again; before,
+    the watchdog task died with it and the page never learnt of a crash."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from experiments import services
+    from experiments.models import Run
+
+    settings.TRACKER_CRASH_AFTER_SECONDS = 2
+    run = start_run(owner)
+    real, calls = services.runs_mark_crashed, []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("connection lost")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "runs_mark_crashed", flaky)
+
+    async def scenario():
+        comm = communicator(owner, run.pk)
+        assert (await comm.connect())[0]
+        await comm.receive_json_from(timeout=5)  # the status as it is
+        await sync_to_async(Run.objects.filter(pk=run.pk).update)(
+            heartbeat_at=timezone.now() - timedelta(seconds=5)
+        )
+        message = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return message
+
+    assert async_to_sync(scenario)() == {"type": "status", "status": "crashed"}
+    assert len(calls) >= 2
 
 
 def test_a_stranger_is_refused_with_4403(owner, stranger):
@@ -141,6 +197,7 @@ def test_a_watched_run_whose_client_went_silent_turns_crashed(owner, settings):
     async def scenario():
         comm = communicator(owner, run.pk)
         assert (await comm.connect())[0]
+        assert await comm.receive_json_from(timeout=5) == {"type": "status", "status": "running"}
         await sync_to_async(Run.objects.filter(pk=run.pk).update)(
             heartbeat_at=timezone.now() - timedelta(seconds=5)
         )
