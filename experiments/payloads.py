@@ -232,6 +232,8 @@ class RunStart:
     # Distributed training: every rank of one job sends the same key; "" for one process.
     join_key: str = ""
     world_size: int = 1
+    # Importers keep the source's times (unix seconds); None means now.
+    started_at: float | None = None
 
 
 ENVIRONMENT_FIELDS = {
@@ -256,6 +258,19 @@ def _tags(value: Any) -> list[str]:
     ]
 
 
+LATEST_TIME = 253402300799  # 9999-12-31T23:59:59Z: what a datetime column holds
+
+
+def opt_time(data: dict, name: str) -> float | None:
+    """An optional point in time as unix seconds (an importer's source times)."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 <= value <= LATEST_TIME:
+        raise ApiError(f"must be unix seconds from 0 to {LATEST_TIME}, got {value!r:.40}", name)
+    return float(value)
+
+
 def parse_run_start(data: Any) -> RunStart:
     data = _obj(data)
     return RunStart(
@@ -268,6 +283,7 @@ def parse_run_start(data: Any) -> RunStart:
         environment={name: _opt_str(data, name, limit) for name, limit in ENVIRONMENT_FIELDS.items()},
         join_key=_opt_str(data, "join_key", 200).strip(),
         world_size=_opt_int(data, "world_size", minimum=1, maximum=1_000_000) or 1,
+        started_at=opt_time(data, "started_at"),
     )
 
 
@@ -382,6 +398,7 @@ class RunEnd:
     error: str
     summary: dict
     dropped: int
+    finished_at: float | None = None
 
 
 def parse_dropped(data: dict) -> int:
@@ -399,4 +416,5 @@ def parse_run_end(data: Any) -> RunEnd:
         error=_opt_str(data, "error", 100_000),
         summary=check_json_object(data.get("summary"), "summary", "TRACKER_MAX_SUMMARY_BYTES"),
         dropped=parse_dropped(data),
+        finished_at=opt_time(data, "finished_at"),
     )

@@ -1,7 +1,7 @@
 """Write paths: creating and resuming runs, ingesting batches, heartbeats, finishing."""
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -15,14 +15,59 @@ from experiments.chunks import Chunk, chunks_insert, split_chunks
 from experiments.errors import ApiError, NotFound
 from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
 from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_stored_size
-from experiments.selectors import runs_visible_to
+from experiments.selectors import MEMBER, VIEWER, require_role, runs_visible_to
 
 
-def run_get_for_user(user: AbstractBaseUser, run_id: int) -> Run:
+def run_get_for_user(user: AbstractBaseUser, run_id: int, minimum: str = VIEWER) -> Run:
+    """The run if ``user`` may see it (else 404, revealing nothing) and has at least role
+    ``minimum`` in its project (else 403 naming the role: ``experiments.selectors``)."""
     run = runs_visible_to(user).filter(pk=run_id).first()
     if run is None:
         raise NotFound(f"run {run_id} does not exist or is not yours", "run")
+    if minimum != VIEWER:
+        require_role(user, run.project, minimum)
     return run
+
+
+def project_for_run(user: AbstractBaseUser, name: str) -> Project:
+    """The project a new run of ``user`` goes to: ``entity/name`` (a team's, or a user's
+    that ``user`` is a member of), or a bare name: the user's own, created on first use.
+    404 when the entity names nothing ``user`` may log to; 403 when the role or the key
+    does not allow logging there; 409 when the project is archived."""
+    from experiments.selectors import project_named, projects_with_role, request_key
+    from teams.models import Team
+
+    project = project_named(user, name, MEMBER) if "/" in name else None
+    entity, _, bare = name.rpartition("/")
+    if project is None and (not entity or entity == user.get_username()):
+        project = Project.objects.filter(owner=user, team__isnull=True, name=bare).first()
+        if project is not None:
+            require_role(user, project, MEMBER)
+    if project is None:
+        team = None
+        if entity and entity != user.get_username():
+            team = Team.objects.filter(
+                slug=entity, memberships__user=user, memberships__role__in=["owner", "admin", "member"]
+            ).first()
+            if team is None:
+                raise NotFound(f"no team {entity!r} you may create projects in", "project")
+        key = request_key(user)
+        if key is not None and (key.read_only or not key.all_projects):
+            raise ApiError(
+                f"this API key cannot create project {name!r}: it is "
+                + ("read-only" if key.read_only else "limited to a list of projects"),
+                "project",
+                status=403,
+            )
+        project, _ = Project.objects.get_or_create(
+            owner=user if team is None else Project.objects.model.owner.field.related_model.objects.get(pk=user.pk),
+            team=team,
+            name=bare,
+        )
+        del projects_with_role
+    if project.archived_at is not None:
+        raise ApiError(f"project {project.name!r} is archived: it takes no new runs", "project", status=409)
+    return project
 
 
 def _auto_name(project: Project) -> str:
@@ -49,6 +94,8 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         run.heartbeat_at = now
         run.finished_at = None
         run.exit_code = None
+        if start.started_at is not None:
+            run.started_at = _at(start.started_at, now)
         if start.tags:
             run.tags = sorted(set(run.tags) | set(start.tags))
         for name, value in start.environment.items():
@@ -64,6 +111,10 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
     return _run_create(project, start, now), False
 
 
+def _at(unix: float | None, now):
+    return now if unix is None else datetime.fromtimestamp(unix, tz=UTC)
+
+
 def _run_create(project: Project, start: RunStart, now) -> Run:
     run = Run(
         project=project,
@@ -71,7 +122,8 @@ def _run_create(project: Project, start: RunStart, now) -> Run:
         group=start.group,
         tags=start.tags,
         config=start.config,
-        started_at=now,
+        created_at=_at(start.started_at, now),
+        started_at=_at(start.started_at, now),
         heartbeat_at=now,
         join_key=start.join_key,
         world_size=start.world_size,
@@ -290,7 +342,7 @@ def run_finish(*, run: Run, end: RunEnd, quarantined: dict | None = None) -> Run
         raise _dropped_overflow(run, end.dropped)
     now = timezone.now()
     run.status = end.status
-    run.finished_at = now
+    run.finished_at = _at(end.finished_at, now)
     run.heartbeat_at = now
     run.exit_code = end.exit_code
     if end.error:

@@ -4,6 +4,7 @@ heartbeats, history and projects. Registered by ``experiments.apps``."""
 from experiments.api.openapi import INT64_MAX, RUN_ID, STEP, VALUE, WRITE_ERRORS, errors, json_content
 
 _JSON_LIMITS = "Nested at most TRACKER_MAX_JSON_DEPTH deep, at most {what} as JSON; no NUL in any string."
+_UNIX = {"type": "number", "minimum": 0, "maximum": 253402300799}
 _RUN_START = {
     "type": "object",
     "required": ["project"],
@@ -47,6 +48,7 @@ _RUN_START = {
             "maximum": 1000000,
             "description": "The number of ranks of the job (shown on the run page).",
         },
+        "started_at": {**_UNIX, "description": "When the run started (importers); default now."},
     },
 }
 _BATCH = {
@@ -184,6 +186,7 @@ PATHS = {
                             "error": {"type": "string"},
                             "summary": {"type": "object"},
                             "dropped": STEP,
+                            "finished_at": {**_UNIX, "description": "When it ended (importers); default now"},
                         },
                     }
                 ),
@@ -217,6 +220,13 @@ PATHS = {
                 },
                 **errors(401, 404),
             },
+        }
+    },
+    "/runs/{run_id}/receipts": {
+        "get": {
+            "summary": "Per writer: the last seq, batches and points stored (importers resume from it)",
+            "parameters": [RUN_ID],
+            "responses": {"200": {"description": "Receipts by writer"}, **errors(401, 404)},
         }
     },
     "/projects": {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("runs/<int:run_id>/heartbeat", views.run_heartbeat, name="api-run-heartbeat"),
     path("runs/<int:run_id>/finish", views.run_finish, name="api-run-finish"),
     path("runs/<int:run_id>/history", views.run_history, name="api-run-history"),
+    path("runs/<int:run_id>/receipts", views.run_receipts, name="api-run-receipts"),
     path("projects", views.projects_list, name="api-projects"),
     path("projects/<str:name>/runs", views.project_runs, name="api-project-runs"),
     # Baselines and comparisons (experiments.compare.api)

@@ -90,6 +90,20 @@ def parse_quarantined(body: dict) -> dict | None:
     return out
 
 
+@api_view(("GET",))
+def run_receipts(request: HttpRequest, user, run_id: int) -> dict:
+    """Per writer, the batches the run stored: last seq, count and points. Importers,
+    whose seqs are source-file offsets, resume each file where its last batch ended."""
+    from django.db.models import Count, Max, Sum
+
+    from experiments.models import BatchReceipt
+
+    run = services.run_get_for_user(user, run_id)
+    rows = BatchReceipt.objects.filter(run=run).values("writer")
+    rows = rows.annotate(last_seq=Max("seq"), batches=Count("id"), points=Sum("points")).order_by()
+    return {"writers": {r["writer"]: {k: r[k] for k in ("last_seq", "batches", "points")} for r in rows}}
+
+
 @api_view(("GET",), allow_session=True)
 def projects_list(request: HttpRequest, user) -> dict:
     from django.db.models import Count
