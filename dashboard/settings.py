@@ -117,6 +117,8 @@ INSTALLED_APPS = [
     "experiments",
     "experiments.diagnostics",
     "tuning",
+    "teams",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -313,7 +315,13 @@ CELERY_BEAT_SCHEDULE = {
     "detect-crashed-runs": {"task": "experiments.tasks.runs_detect_crashed", "schedule": 30.0},
     # Beat is not needed for it: every worker also recovers lost trials (tuning.recovery).
     "tuning: sweeps watchdog": {"task": "tuning.tasks.sweeps_watchdog", "schedule": TUNING_WATCHDOG_INTERVAL},
+    "alerts: stalled runs": {"task": "alerts.tasks.runs_check_stalled", "schedule": 60.0},
 }
+# Alerts: a failed delivery is tried again after BACKOFF, 2x, 4x... seconds, MAX_RETRIES
+# times; each try waits at most HTTP_TIMEOUT seconds for the receiver.
+ALERTS_RETRY_BACKOFF = env_float("ALERTS_RETRY_BACKOFF", 30.0)
+ALERTS_MAX_RETRIES = env_int("ALERTS_MAX_RETRIES", 5)
+ALERTS_HTTP_TIMEOUT = env_float("ALERTS_HTTP_TIMEOUT", 10.0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A trial's slot task outlives the trial's own timeout (the supervisor enforces that one).
 CELERY_TASK_ANNOTATIONS = {
