@@ -16,6 +16,7 @@ from typing import Any
 
 from tracker._env import ConfigError, Settings
 from tracker._version import __version__
+from tracker.alerts import alert
 from tracker.api import Api, RunView
 from tracker.checkpoints import load_checkpoint, save_checkpoint
 from tracker.core import FinishResult, Run, finish, log, should_stop
@@ -37,6 +38,7 @@ __all__ = [
     "Sweep",
     "TrackerError",
     "__version__",
+    "alert",
     "finish",
     "init",
     "load_checkpoint",
