@@ -9,6 +9,8 @@ from alerts.models import AlertRule, Destination, DestinationKind, Operator, Tri
 
 
 class DestinationForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="URL")
+
     class Meta:
         model = Destination
         fields = ("name", "kind", "url", "emails", "enabled")
