@@ -322,6 +322,14 @@ CELERY_BEAT_SCHEDULE = {
 ALERTS_RETRY_BACKOFF = env_float("ALERTS_RETRY_BACKOFF", 30.0)
 ALERTS_MAX_RETRIES = env_int("ALERTS_MAX_RETRIES", 5)
 ALERTS_HTTP_TIMEOUT = env_float("ALERTS_HTTP_TIMEOUT", 10.0)
+# E-mail alerts go through Django's mail settings (SMTP unless EMAIL_BACKEND says otherwise).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tracker@localhost")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A trial's slot task outlives the trial's own timeout (the supervisor enforces that one).
 CELERY_TASK_ANNOTATIONS = {
