@@ -30,6 +30,13 @@ def metric_direction(key: str) -> Direction:
 # the runs table read directions through these functions so the override wins everywhere.
 
 
+def project_overrides(project) -> dict[str, Direction]:
+    """The project's own ``{key: direction}`` (few: read them all)."""
+    from experiments.models import MetricDirectionOverride
+
+    return dict(MetricDirectionOverride.objects.filter(project=project).values_list("key", "direction"))
+
+
 def project_directions(project, keys) -> dict[str, Direction]:
     """``{key: direction}`` for ``keys`` in ``project``: its override, else the name's.
     One query, whatever the number of keys."""
