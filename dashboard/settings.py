@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "experiments",
     "experiments.diagnostics",
     "tuning",
+    "mlflow_api",  # the MLflow-compatible tracking API (issue #13)
     "teams",
     "alerts",
 ]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/experiments/", include((diagnostics_legacy_admin_urls(), "diagnostics-legacy-admin"))),
     path("admin/", admin.site.urls),
     path("api/v1/", include("experiments.api.urls")),
+    path("", include("mlflow_api.urls")),  # MLflow-compatible API: api/2.0/mlflow/, ajax-api/, mlflow-artifacts/
     path("", include("tuning.urls")),
     path("", include("alerts.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
