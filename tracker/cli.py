@@ -299,7 +299,64 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_compare)
 
 
-COMMANDS = [register_sync, register_baseline, register_compare]
+def _import(args: argparse.Namespace) -> int:
+    """Run one importer, print its fidelity report; 1 when something read is not stored."""
+    import signal
+
+    from tracker.importers import run_importer
+
+    # --follow ends on Ctrl-C or a plain kill alike: the runs' ends are recorded first.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        report = run_importer(args)
+    except (TrackerError, OSError) as exc:
+        return _fail(f"import {args.kind}", exc)
+    print(report.render())
+    for url in report.run_urls:
+        print(f"  {url}")
+    return 0 if report.complete else 1
+
+
+def register_import(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "import",
+        help="bring runs from TensorBoard, MLflow or W&B (idempotent; ends with a fidelity report)",
+        description="Import runs with every point. Running it again stores nothing twice and adds only "
+        "what is new. Exit 1 when something read could not be stored (the report says what and why).",
+    )
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    tensorboard = kinds.add_parser(
+        "tensorboard",
+        help="a TensorBoard log folder: one run per folder of event files",
+        description="Every scalar point (no sampling), histograms, text and add_hparams of LOGDIR.",
+    )
+    tensorboard.add_argument("source", metavar="LOGDIR")
+    tensorboard.add_argument("--follow", action="store_true", help="keep importing new events until Ctrl-C")
+    tensorboard.add_argument(
+        "--interval", type=_absolute, default=2.0, metavar="S", help="seconds between reads with --follow"
+    )
+    mlflow = kinds.add_parser(
+        "mlflow",
+        help="an MLflow tracking server URL or a local mlruns folder",
+        description="Experiments become projects (or all go to --project); runs keep params, tags, "
+        "status, times and every metric point.",
+    )
+    mlflow.add_argument("source", metavar="SOURCE", help="http(s)://... or a path to an mlruns folder")
+    mlflow.add_argument("--experiment", action="append", metavar="NAME", help="only this experiment (repeat)")
+    wandb = kinds.add_parser(
+        "wandb",
+        help="W&B run folders (wandb/run-* and wandb/offline-run-*)",
+        description="Config, summary, every history row and system metrics of each run folder in DIR.",
+    )
+    wandb.add_argument("source", metavar="DIR", help="a wandb folder, or one run folder")
+    for sub in (tensorboard, mlflow, wandb):
+        sub.add_argument("--project", help="the project to import into (default: from the source)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+        _connection_options(sub)
+        sub.set_defaults(func=_import)
+
+
+COMMANDS = [register_sync, register_baseline, register_compare, register_import]
 
 
 def build_parser() -> argparse.ArgumentParser:
