@@ -75,6 +75,8 @@ TEXT_FIELDS = {"name": "name", "group": "group", "notes": "notes", "host": "host
 ATTRIBUTES = {*TEXT_FIELDS, "status", "tag", "tags", "id", "created", "duration"}
 ORDER_OPS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_QUERY_LENGTH = 10_000
+MAX_DEPTH = 50
 LOOKUPS = {
     "=": Exact,
     "!=": Exact,
@@ -121,6 +123,10 @@ _TOKEN = re.compile(
 
 
 def tokenize(query: str) -> list[Token]:
+    if len(query) > MAX_QUERY_LENGTH:
+        raise FilterError(f"the query is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}", 1, "")
+    if "\x00" in query:
+        raise FilterError("the query holds a NUL character", query.index("\x00") + 1, query)
     tokens, at = [], 0
     while at < len(query):
         match = _TOKEN.match(query, at)
@@ -180,6 +186,7 @@ class _Parser:
         self.query = query
         self.tokens = tokenize(query)
         self.at = 0
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.tokens[self.at]
@@ -219,16 +226,22 @@ class _Parser:
         return nodes[0] if len(nodes) == 1 else BoolOp("and", tuple(nodes))
 
     def not_(self) -> Any:
-        if self.keyword(self.peek(), "not"):
+        nots = 0
+        while self.keyword(self.peek(), "not"):  # a loop: "not not ..." a thousand times is no recursion
             self.next()
-            return Not(self.not_())
-        return self.atom()
+            nots += 1
+        node = self.atom()
+        return Not(node) if nots % 2 else node
 
     def atom(self) -> Any:
         token = self.peek()
         if token.kind == "punct" and token.text == "(":
             self.next()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"more than {MAX_DEPTH} nested parentheses", token)
             node = self.or_()
+            self.depth -= 1
             close = self.next()
             if close.text != ")":
                 raise self.error(f"expected ')' to close the '(' at column {token.column}", close)

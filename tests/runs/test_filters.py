@@ -184,3 +184,15 @@ def test_parse_gives_the_tree_without_touching_the_database():
 def test_metric_filters_are_one_sql_query_whatever_the_number_of_runs(runs, django_assert_num_queries):
     with django_assert_num_queries(1):
         assert len(names("val/acc.max > 0.5 and config.lr > 0 and tag = vision and duration > 1s")) == 2
+
+
+def test_limits_keep_a_hostile_query_a_4xx():
+    with pytest.raises(FilterError, match="nested parentheses"):
+        parse("(" * 60 + "a > 1" + ")" * 60)
+    with pytest.raises(FilterError, match="NUL") as caught:
+        parse("name = 'a\x00b'")
+    assert caught.value.column == 10
+    with pytest.raises(FilterError, match="the limit is 10000"):
+        parse("a > 1 and " * 1200 + "a > 1")
+    tree = parse("not " * 1001 + "a > 1")  # no recursion per "not"
+    assert type(tree).__name__ == "Not"
