@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "experiments",
     "experiments.diagnostics",
     "tuning",
+    "teams",
     "mlflow_api",  # the MLflow-compatible tracking API (issue #13)
     "teams",
     "alerts",
@@ -129,6 +130,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "teams.audit.AuditMiddleware",  # who acts, from where: for the audit log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
@@ -219,6 +221,19 @@ MEDIA_URL = "/media/"
 
 # Several deployments (or test sessions) can share one Redis: keys carry this prefix.
 REDIS_PREFIX = env_str("TRACKER_REDIS_PREFIX", "tracker")
+# Teams (teams/): requests per minute each API key may make (0: no limit; over it: 429
+# with Retry-After), counted in the cache (Redis when REDIS_URL is set, so every web
+# process shares the count; else each process's memory); invitation links' lifetime.
+TRACKER_RATE_LIMIT_PER_MINUTE = env_int("TRACKER_RATE_LIMIT_PER_MINUTE", 0)
+TEAMS_INVITE_MAX_AGE_DAYS = env_int("TEAMS_INVITE_MAX_AGE_DAYS", 7)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{REDIS_PREFIX}:cache",
+        }
+    }
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

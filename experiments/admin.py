@@ -16,7 +16,7 @@ from experiments.models import (
     Project,
     Run,
 )
-from experiments.selectors import projects_visible_to
+from experiments.selectors import ADMIN, MEMBER, OWNER, has_role, projects_visible_to, projects_with_role
 
 # A project filter in a list offers only the projects of the rows the user may see.
 PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
@@ -24,15 +24,20 @@ PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
 
 class VisibleToStaff:
     """A ModelAdmin mixin: staff who are not superusers see, change and pick in forms only
-    what the pages let them see (``experiments.selectors``), not every user's rows.
+    what their roles allow (``experiments.selectors``), not every user's rows: rows of
+    projects they can see; change needs ``change_role`` in the row's project (member;
+    an admin for sweeps), delete needs ``delete_role`` (admin).
 
     Subclasses name the lookup from their model to its ``Project`` (``project_lookup``),
     or override ``visible_rows``. Foreign-key choices follow the related model's own
     admin, so a run's project, a metric's run or a sweep's project offers only visible
-    ones, and a user field offers only the user themselves.
+    ones (a project: only those where the user has ``change_role``), and a user field
+    offers only the user themselves.
     """
 
     project_lookup = "project"
+    change_role = MEMBER
+    delete_role = ADMIN
 
     def visible_rows(self, queryset: QuerySet, user) -> QuerySet:
         return queryset.filter(**{f"{self.project_lookup}__in": projects_visible_to(user)})
@@ -43,9 +48,33 @@ class VisibleToStaff:
             return queryset
         return self.visible_rows(queryset, request.user)
 
+    def project_of(self, obj) -> Project | None:
+        """The project a row belongs to (following ``project_lookup``), or None."""
+        if isinstance(obj, Project):
+            return obj
+        for name in self.project_lookup.split("__"):
+            obj = getattr(obj, name, None)
+        return obj if isinstance(obj, Project) else None
+
+    def _role_allows(self, request: HttpRequest, obj, minimum: str) -> bool:
+        if obj is None or request.user.is_superuser:
+            return True
+        project = self.project_of(obj)
+        return project is None or has_role(request.user, project, minimum)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and self._role_allows(request, obj, self.change_role)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and self._role_allows(request, obj, self.delete_role)
+
     def _visible_choices(self, model, user) -> QuerySet | None:
         if model is get_user_model():
             return model._default_manager.filter(pk=user.pk)
+        if model is Project:
+            return projects_with_role(user, self.change_role)
         related_admin = self.admin_site._registry.get(model)
         if isinstance(related_admin, VisibleToStaff):
             return related_admin.visible_rows(model._default_manager.all(), user)
@@ -59,11 +88,27 @@ class VisibleToStaff:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class InternalTable:
+    """A ModelAdmin mixin for the server's own bookkeeping (batch receipts, point chunks):
+    a read-only window for finding a row, no Add, no edit, no delete."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Project)
 class ProjectAdmin(VisibleToStaff, admin.ModelAdmin):
-    list_display = ("name", "owner", "created_at")
-    search_fields = ("name", "owner__username")
-    list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
+    list_display = ("name", "owner", "team", "visibility", "archived_at", "created_at")
+    search_fields = ("name", "owner__username", "team__slug")
+    list_filter = (("owner", admin.RelatedOnlyFieldListFilter), "visibility")
+    change_role = ADMIN
+    delete_role = OWNER
 
     def visible_rows(self, queryset: QuerySet, user) -> QuerySet:
         return queryset.filter(pk__in=projects_visible_to(user).values("pk"))
@@ -97,6 +142,8 @@ class RunAdmin(VisibleToStaff, admin.ModelAdmin):
 
     @admin.action(description="Ask the selected runs to stop (tracker.should_stop() turns true)")
     def request_stop(self, request, queryset) -> None:
+        if not request.user.is_superuser:
+            queryset = queryset.filter(project__in=projects_with_role(request.user, MEMBER))
         n = queryset.update(stop_requested=True)
         self.message_user(request, f"Asked {n} run(s) to stop.", messages.SUCCESS)
 
@@ -112,7 +159,7 @@ class MetricAdmin(VisibleToStaff, admin.ModelAdmin):
 
 
 @admin.register(PointChunk)
-class PointChunkAdmin(VisibleToStaff, admin.ModelAdmin):
+class PointChunkAdmin(InternalTable, VisibleToStaff, admin.ModelAdmin):
     """Read-only window on the points table (chunks of up to 256 points of one metric);
     filter by metric id, never list it whole."""
 
@@ -133,15 +180,11 @@ class PointChunkAdmin(VisibleToStaff, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 100
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(BatchReceipt)
-class BatchReceiptAdmin(VisibleToStaff, admin.ModelAdmin):
+class BatchReceiptAdmin(InternalTable, VisibleToStaff, admin.ModelAdmin):
+    """Which batches each run stored (the duplicate check's table): read-only."""
+
     project_lookup = "run__project"
 
     list_display = ("run", "writer", "seq", "points", "received_at")
@@ -151,19 +194,51 @@ class BatchReceiptAdmin(VisibleToStaff, admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(VisibleToStaff, admin.ModelAdmin):
-    list_display = ("key_prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    """Keys people made (the keys page, ``manage.py create_api_key``). The short-lived
+    keys the server issues to sweep trials are not listed: each dies with its trial."""
+
+    list_display = (
+        "key_prefix",
+        "user",
+        "name",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at", "scope")
     # A key acts as its user: moving it to another user would hand that user's access
     # to whoever holds the key. Issue a new key instead.
-    readonly_fields = ("user", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    fields = ("user", "name", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = (
+        "user",
+        "key_prefix",
+        "scope",
+        "all_projects",
+        "projects",
+        "expires_at",
+        "created_at",
+        "last_used_at",
+        "last_used_from",
+        "revoked_at",
+    )
+    fields = ("user", "name", *readonly_fields[1:])
     actions = ["revoke"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(internal=False)
 
     def visible_rows(self, queryset: QuerySet, user) -> QuerySet:
         return queryset.filter(user=user)  # a key is its user's, whatever the projects
 
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
     def has_add_permission(self, request) -> bool:
-        # Keys are shown once at creation; use `manage.py create_api_key USERNAME`.
+        # Keys are shown once at creation: the keys page (/keys/) or `manage.py create_api_key`.
         return False
 
     @admin.action(description="Revoke the selected keys")

@@ -49,8 +49,9 @@ def project_for_run(user: AbstractBaseUser, name: str) -> Project:
             team = Team.objects.filter(
                 slug=entity, memberships__user=user, memberships__role__in=["owner", "admin", "member"]
             ).first()
-            if team is None:
-                raise NotFound(f"no team {entity!r} you may create projects in", "project")
+            if team is None or Project.objects.filter(team=team, name=bare).exists():
+                # An existing project of the team this user cannot see: not revealed.
+                raise NotFound(f"no project {name!r} you may log to", "project")
         key = request_key(user)
         if key is not None and (key.read_only or not key.all_projects):
             raise ApiError(
@@ -84,11 +85,12 @@ def _run_save(run: Run, update_fields: list[str] | None = None, grew: tuple[str,
 
 
 @transaction.atomic
-def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
-    """Create a run, or resume ``start.resume_id``; returns (run, resumed)."""
+def run_start(*, user: AbstractBaseUser, start: RunStart, project: Project | None = None) -> tuple[Run, bool]:
+    """Create a run (in ``project``, or the one ``start.project`` names: ``project_for_run``),
+    or resume ``start.resume_id``; returns (run, resumed). Needs the member role."""
     now = timezone.now()
     if start.resume_id is not None:
-        run = run_get_for_user(user, start.resume_id)
+        run = run_get_for_user(user, start.resume_id, MEMBER)
         run = Run.objects.select_for_update().get(pk=run.pk)
         run.status = RunStatus.RUNNING
         run.heartbeat_at = now
@@ -105,7 +107,10 @@ def run_start(*, user: AbstractBaseUser, start: RunStart) -> tuple[Run, bool]:
         _run_save(run, grew=("config",))
         events.emit(run, {"type": "status", "status": run.status})
         return run, True
-    project, _ = Project.objects.get_or_create(owner=user, name=start.project)
+    if project is None:
+        project = project_for_run(user, start.project)
+    else:
+        require_role(user, project, MEMBER)
     if start.join_key:
         return _run_join(project, start, now)
     return _run_create(project, start, now), False

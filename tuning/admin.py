@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from experiments.admin import PROJECT_FILTER, VisibleToStaff
 from experiments.formatting import fmt_duration, fmt_number
+from experiments.selectors import ADMIN
 from tuning import services
 from tuning.errors import SpecError
 from tuning.forms import SweepAdminForm
@@ -113,6 +114,8 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
     actions = ["start", "stop", "resume"]
     change_list_template = "admin/tuning/sweep/change_list.html"
     change_form_template = "admin/tuning/sweep/change_form.html"
+    # Starting, stopping and editing a sweep is for the project's admins (teams.models).
+    change_role = ADMIN
 
     def get_queryset(self, request: HttpRequest):
         return with_progress(super().get_queryset(request).select_related("project"))
@@ -225,6 +228,13 @@ class SweepAdmin(VisibleToStaff, admin.ModelAdmin):
     def _each(self, request: HttpRequest, queryset, verb: str, call) -> None:
         done = 0
         for sweep in queryset:
+            if not self.has_change_permission(request, sweep):
+                self.message_user(
+                    request,
+                    f"{sweep.name}: only an admin of its project may start, stop or resume it",
+                    messages.ERROR,
+                )
+                continue
             try:
                 call(sweep)
                 done += 1
@@ -287,6 +297,9 @@ def _control(model_admin: SweepAdmin, request: HttpRequest, sweep_id: int, verb:
     if not model_admin.has_change_permission(request):
         return HttpResponseRedirect(reverse("admin:index"))
     sweep = get_object_or_404(model_admin.get_queryset(request), pk=sweep_id)
+    if not model_admin.has_change_permission(request, sweep):
+        messages.error(request, f"{sweep.name}: only an admin of its project may {verb} it.")
+        return HttpResponseRedirect(reverse("admin:tuning_sweep_change", args=[sweep_id]))
     call = {"start": services.sweep_start, "resume": services.sweep_start, "stop": services.sweep_stop}.get(
         verb
     )

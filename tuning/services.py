@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from experiments.models import ApiKey, Project, Run, RunStatus
+from experiments.models import ApiKey, Run, RunStatus
 from tuning import conf, signals
 from tuning.entrypoints import refusal
 from tuning.errors import SpecError
@@ -61,8 +61,13 @@ def _request_stop(runs: list[int]) -> None:
 def sweep_create(*, user: AbstractBaseUser, project: str, fields: dict, start: bool = True) -> Sweep:
     """A sweep in the user's project ``project`` (created if new), from validated fields
     (``tuning.payloads.parse_sweep``); started unless ``start`` is False."""
+    from experiments.selectors import ADMIN, require_role
+    from experiments.services import project_for_run
+
     with transaction.atomic():
-        project_row, _ = Project.objects.get_or_create(owner=user, name=project)
+        # ``entity/name`` or the user's own; starting sweeps is for the project's admins.
+        project_row = project_for_run(user, project)
+        require_role(user, project_row, ADMIN)
         if not fields.get("name"):
             fields = {**fields, "name": f"sweep-{project_row.sweeps.count() + 1}"}
         sweep = Sweep.objects.create(project=project_row, created_by=user, **fields)
@@ -161,16 +166,19 @@ def trial_claim(*, sweep_id: int, worker: str, pid: int) -> tuple[Trial, int] | 
 
 def trial_attach(*, trial: Trial, number: int, params: dict, config: dict) -> str:
     """Give a claimed trial its Optuna number and parameters, a run (a normal run of the
-    sweep's project, group = sweep name) and a per-trial API key of the sweep's owner.
-    Returns the raw key, which only the trial's process gets."""
+    sweep's project, group = sweep name) and a per-trial API key of whoever created the
+    sweep (else the project's owner), with the least rights a trial needs: read-write on
+    the sweep's project only, expiring after the trial's timeout. Returns the raw key,
+    which only the trial's process gets."""
     from experiments.payloads import RunStart
     from experiments.services import run_start
 
     sweep = trial.sweep
-    owner = sweep.project.owner
+    owner = sweep.created_by or sweep.project.owner
     with transaction.atomic():
         run, _ = run_start(
             user=owner,
+            project=sweep.project,
             start=RunStart(
                 project=sweep.project.name,
                 name=f"{sweep.name}-{number}",
@@ -180,7 +188,13 @@ def trial_attach(*, trial: Trial, number: int, params: dict, config: dict) -> st
                 resume_id=None,
             ),
         )
-        key, raw = ApiKey.issue(owner, name=f"sweep {sweep.pk} trial {number}")
+        key, raw = ApiKey.issue(
+            owner,
+            name=f"sweep {sweep.pk} trial {number}",
+            projects=[sweep.project],
+            expires_at=timezone.now() + timedelta(seconds=conf.trial_timeout() + conf.stop_timeout() + 600),
+            internal=True,
+        )
         trial.number, trial.params, trial.run, trial.api_key = number, params, run, key
         trial.save(update_fields=["number", "params", "run", "api_key"])
     return raw

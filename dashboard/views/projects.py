@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +17,7 @@ from experiments.api.http import checked, page_json
 from experiments.errors import ApiError
 from experiments.formatting import fmt_duration, fmt_number, is_bad
 from experiments.payloads import is_routable_project_name, parse_int
-from experiments.selectors import projects_visible_to, runs_visible_to
+from experiments.selectors import project_named_or_404, runs_visible_to
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
     DEFAULT_METRIC_COLUMNS,
@@ -57,7 +57,7 @@ def _column_choice(params: QueryDict) -> tuple[list[str] | None, list[str] | Non
 @login_required
 @checked
 def project_detail(request: HttpRequest, name: str) -> HttpResponse:
-    project = get_object_or_404(projects_visible_to(request.user), name=name)
+    project = project_named_or_404(request.user, name)
     config_keys, metric_keys = _column_choice(request.GET)
     table = runs_table(
         project=project,
@@ -110,7 +110,7 @@ def _run_ids(params: QueryDict) -> list[int]:
 def project_rows(request: HttpRequest, name: str) -> dict:
     """Fresh rows of some runs of the table on screen, as HTML rendered exactly like the
     page's, for its live updates. The page sends its columns (``c``, ``m``) and ``sort``."""
-    project = get_object_or_404(projects_visible_to(request.user), name=name)
+    project = project_named_or_404(request.user, name)
     run_ids = _run_ids(request.GET)
     config_keys, metric_keys = _column_choice(request.GET)
     config_keys, metric_keys = config_keys or [], metric_keys or []

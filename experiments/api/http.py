@@ -18,6 +18,8 @@ import functools
 import gzip
 import json
 import logging
+import math
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.http.response import HttpResponseBase
@@ -36,6 +39,7 @@ from experiments.errors import ApiError, NotFound
 from experiments.jsonvalues import jsonable
 from experiments.models import ApiKey
 from experiments.payloads import INT64_MAX, NUL_MESSAGE, parse_int, refuse_nul
+from teams import audit
 
 JSON = "application/json"
 logger = logging.getLogger(__name__)
@@ -60,7 +64,44 @@ def error_response(message: str, field: str | None = None, status: int = 400) ->
     return json_response({"error": message, "field": field}, status=status)
 
 
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class RateLimited(ApiError):
+    """Over the per-key request rate: 429, and when to come back."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"this API key made more than {limit} requests in a minute "
+            f"(TRACKER_RATE_LIMIT_PER_MINUTE); retry after {retry_after} s",
+            "Authorization",
+            status=429,
+        )
+        self.retry_after = retry_after
+
+
+def _rate_limit(key: ApiKey) -> None:
+    """Count the key's request in the current minute's window (the cache: Redis when
+    ``REDIS_URL`` is set, shared by every web process). Off when the limit is 0."""
+    limit = settings.TRACKER_RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return
+    now = time.time()
+    window = int(now // 60)
+    slot = f"ratelimit:{key.pk}:{window}"
+    cache.add(slot, 0, timeout=120)
+    try:
+        count = cache.incr(slot)
+    except ValueError:  # expired between add and incr
+        cache.set(slot, 1, timeout=120)
+        count = 1
+    if count > limit:
+        raise RateLimited(limit, max(1, math.ceil((window + 1) * 60 - now)))
+
+
 def _authenticate(request: HttpRequest, allow_session: bool):
+    """The request's user: an API key's (with the key attached as ``tracker_api_key``,
+    which ``experiments.selectors`` reads to narrow what it sees) or the session's."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, raw = header.partition(" ")
@@ -68,17 +109,32 @@ def _authenticate(request: HttpRequest, allow_session: bool):
             raise ApiError("Authorization header must be 'Bearer <api key>'", "Authorization", status=401)
         key = ApiKey.authenticate(raw.strip())
         if key is None:
-            raise ApiError("API key is invalid or has been revoked", "Authorization", status=401)
+            raise ApiError("API key is invalid, expired or revoked", "Authorization", status=401)
+        _rate_limit(key)
+        if key.read_only and request.method not in _SAFE_METHODS:
+            raise ApiError(
+                f"this API key is read-only: it cannot {request.method} (make a read-write key on /keys/)",
+                "Authorization",
+                status=403,
+            )
         now = timezone.now()
+        address = audit.client_address(request)
         # Touch at most once a minute: this runs on every ingest request.
-        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return key.user
+        if (
+            key.last_used_at is None
+            or (now - key.last_used_at).total_seconds() > 60
+            or key.last_used_from != address
+        ):
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_from=address)
+        user = key.user
+        user.tracker_api_key = key
+        audit.audit_context(actor=user)
+        return user
     if allow_session and request.user.is_authenticated:
         return request.user
     raise ApiError(
         "authentication required: send 'Authorization: Bearer <api key>' "
-        "(create one with `python manage.py create_api_key USERNAME`)",
+        "(create one on the keys page, /keys/, or with `python manage.py create_api_key USERNAME`)",
         "Authorization",
         status=401,
     )
@@ -196,7 +252,10 @@ def api_view(
                 else:
                     result = view(request, user, **kwargs)
             except ApiError as exc:
-                return error_response(exc.message, exc.field, exc.status)
+                response = error_response(exc.message, exc.field, exc.status)
+                if isinstance(exc, RateLimited):
+                    response["Retry-After"] = str(exc.retry_after)
+                return response
             if isinstance(result, HttpResponseBase):
                 return result
             data, status = result if isinstance(result, tuple) else (result, 200)

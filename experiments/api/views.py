@@ -10,7 +10,7 @@ from experiments.api.serializers import run_dict, series_dict
 from experiments.errors import ApiError, NotFound
 from experiments.payloads import parse_batch, parse_dropped, parse_run_end, parse_run_start
 from experiments.queries import metric_history
-from experiments.selectors import projects_visible_to, run_metrics, runs_visible_to
+from experiments.selectors import MEMBER, project_named, projects_visible_to, run_metrics, runs_visible_to
 
 
 @api_view(("POST",))
@@ -28,7 +28,7 @@ def _should_stop(run) -> bool:
 @api_view(("POST",))
 def run_batches(request: HttpRequest, user, body, run_id: int) -> dict:
     batch = parse_batch(body)
-    run = services.run_get_for_user(user, run_id)
+    run = services.run_get_for_user(user, run_id, MEMBER)
     stored = services.batch_ingest(run=run, batch=batch)
     return {"stored": stored or 0, "duplicate": stored is None, "should_stop": _should_stop(run)}
 
@@ -38,7 +38,7 @@ def run_heartbeat(request: HttpRequest, user, body, run_id: int) -> dict:
     if type(body) is not dict:
         raise ApiError("request body must be a JSON object")
     quarantined = parse_quarantined(body)
-    run = services.run_get_for_user(user, run_id)
+    run = services.run_get_for_user(user, run_id, MEMBER)
     run = services.run_heartbeat(run=run, dropped=parse_dropped(body), quarantined=quarantined)
     return {"status": run.status, "should_stop": _should_stop(run)}
 
@@ -47,7 +47,7 @@ def run_heartbeat(request: HttpRequest, user, body, run_id: int) -> dict:
 def run_finish(request: HttpRequest, user, body, run_id: int) -> dict:
     end = parse_run_end(body)
     quarantined = parse_quarantined(body)
-    run = services.run_get_for_user(user, run_id)
+    run = services.run_get_for_user(user, run_id, MEMBER)
     run = services.run_finish(run=run, end=end, quarantined=quarantined)
     return run_dict(run, request, list(run_metrics(run)))
 
@@ -114,7 +114,7 @@ def projects_list(request: HttpRequest, user) -> dict:
 
 @api_view(("GET",), allow_session=True)
 def project_runs(request: HttpRequest, user, name: str) -> dict:
-    project = projects_visible_to(user).filter(name=name).first()
+    project = project_named(user, name)
     if project is None:
         raise NotFound(f"project {name!r} does not exist or is not yours", "project")
     runs = runs_visible_to(user).filter(project=project).order_by("-created_at")

@@ -29,7 +29,7 @@ from experiments.directions import direction_override_set, project_direction_tab
 from experiments.errors import ApiError
 from experiments.models import Metric
 from experiments.payloads import check_str, parse_float
-from experiments.selectors import runs_visible_to
+from experiments.selectors import MEMBER, require_role, runs_visible_to
 
 
 def _baseline_state(project) -> dict:
@@ -55,6 +55,7 @@ def _note(body: dict) -> str:
 @api_view(("POST", "DELETE"))
 def _baseline_write(request: HttpRequest, user, body=None, *, name: str) -> dict:
     project = project_get_for_user(user, name)
+    require_role(user, project, MEMBER)
     if request.method == "DELETE":
         baseline_clear(project=project)
         return _baseline_state(project)
@@ -93,6 +94,7 @@ def _directions_read(request: HttpRequest, user, name: str) -> dict:
 @api_view(("POST",))
 def _directions_write(request: HttpRequest, user, body, name: str) -> dict:
     project = project_get_for_user(user, name)
+    require_role(user, project, MEMBER)
     if type(body) is not dict:
         raise ApiError('request body must be a JSON object: {"key": "val/margin", "direction": "min"}')
     key, direction = body.get("key"), body.get("direction")

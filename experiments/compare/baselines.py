@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from experiments.errors import ApiError, NotFound
 from experiments.models import Baseline, Project, Run
-from experiments.selectors import projects_visible_to, runs_visible_to
+from experiments.selectors import project_named, runs_visible_to
 
 
 def project_get_for_user(user: AbstractBaseUser, name: str) -> Project:
-    project = projects_visible_to(user).filter(name=name).first()
+    project = project_named(user, name)
     if project is None:
         raise NotFound(f"project {name!r} does not exist or is not yours", "project")
     return project

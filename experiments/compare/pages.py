@@ -20,7 +20,13 @@ from experiments.compare.curves import comparison_curves
 from experiments.compare.sides import Side, baseline_side, parse_side, reference_side, side_dict
 from experiments.errors import ApiError, NotFound
 from experiments.formatting import fmt_duration, fmt_number
-from experiments.selectors import projects_visible_to, runs_visible_to
+from experiments.selectors import (
+    MEMBER,
+    project_named,
+    project_named_or_404,
+    require_role_page,
+    runs_visible_to,
+)
 
 # The reference is drawn grey and dashed; sides take these colours in order.
 SIDE_COLORS = ["#4f46e5", "#ea580c", "#16a34a", "#db2777", "#0891b2", "#ca8a04", "#9333ea", "#65a30d"]
@@ -58,7 +64,7 @@ def _query(**params) -> str:
 @login_required
 @checked
 def compare_page(request: HttpRequest, name: str) -> HttpResponse:
-    project = get_object_or_404(projects_visible_to(request.user), name=name)
+    project = project_named_or_404(request.user, name)
     baseline = baseline_active(project)
     by = request.GET.get("by", "final")
     keys = [k for k in request.GET.getlist("metric") if k]
@@ -303,7 +309,7 @@ def _page_context(request: HttpRequest, project, result: Comparison, keys: list[
 def compare_curves(request: HttpRequest, name: str) -> dict:
     """The compare page's chart data for the metrics in ``key`` (all shared ones when
     none is given): every side's line and each side's delta to the reference."""
-    project = projects_visible_to(request.user).filter(name=name).first()
+    project = project_named(request.user, name)
     if project is None:
         raise NotFound(f"project {name!r} does not exist or is not yours", "project")
     reference, sides = _resolve(request, project)
@@ -332,7 +338,8 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
 @checked
 def project_set_baseline(request: HttpRequest, name: str) -> HttpResponse:
     """Set a run (``run``) or a group (``group``) of the project as its baseline."""
-    project = get_object_or_404(projects_visible_to(request.user), name=name)
+    project = project_named_or_404(request.user, name)
+    require_role_page(request.user, project, MEMBER)
     token = request.POST.get("side", "").strip()
     try:
         side = parse_side(request.user, project, token, "side")

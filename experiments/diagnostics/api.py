@@ -11,7 +11,7 @@ from experiments.api.http import api_view
 from experiments.diagnostics import store
 from experiments.errors import ApiError, NotFound
 from experiments.payloads import parse_int
-from experiments.selectors import projects_visible_to
+from experiments.selectors import MEMBER, project_named
 
 MAX_NOTE = 2000
 
@@ -24,7 +24,7 @@ def run_findings(request: HttpRequest, user, run_id: int) -> dict:
 
 @api_view(("GET",), allow_session=True)
 def project_findings(request: HttpRequest, user, name: str) -> dict:
-    project = projects_visible_to(user).filter(name=name).first()
+    project = project_named(user, name)
     if project is None:
         raise NotFound(f"project {name!r} does not exist or is not yours", "project")
     raw = request.GET.getlist("run")
@@ -50,5 +50,5 @@ def finding_dismiss(request: HttpRequest, user, body, run_id: int, finding_id: i
     """``POST {"dismissed": true|false, "note": ""}``: with an API key like every write,
     or from the run page with the browser's session and its CSRF token."""
     dismissed, note = _parse_dismiss(body)
-    run = services.run_get_for_user(user, run_id)
+    run = services.run_get_for_user(user, run_id, MEMBER)
     return store.finding_dismiss(run=run, finding_id=finding_id, user=user, dismissed=dismissed, note=note)

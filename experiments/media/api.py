@@ -11,6 +11,7 @@ from experiments.errors import ApiError, NotFound
 from experiments.media import artifacts, items, reads
 from experiments.models import Checkpoint, Media, MediaKind
 from experiments.payloads import parse_int
+from experiments.selectors import MEMBER
 
 MAX_LISTED = 10_000
 
@@ -18,7 +19,7 @@ MAX_LISTED = 10_000
 @api_view(("POST",))
 def run_media_create(request: HttpRequest, user, body, run_id: int) -> dict:
     media = items.parse_media(body)
-    run = services.run_get_for_user(user, run_id)
+    run = services.run_get_for_user(user, run_id, MEMBER)
     stored = items.media_store(run=run, items=media)
     return {"stored": stored, "duplicates": len(media) - stored}
 
@@ -44,7 +45,7 @@ def run_media_list(request: HttpRequest, user, run_id: int) -> dict:
 @api_view(("POST",), raw=True)
 def run_checkpoints_create(request: HttpRequest, user, run_id: int) -> tuple[dict, int]:
     upload = artifacts.parse_checkpoint_upload(request.GET, request.headers.get("Content-Length"))
-    run = services.run_get_for_user(user, run_id)
+    run = services.run_get_for_user(user, run_id, MEMBER)
     checkpoint, created = artifacts.checkpoint_store(run=run, upload=upload, stream=request)
     return {**artifacts.checkpoint_dict(checkpoint), "duplicate": not created}, 201 if created else 200
 

@@ -15,12 +15,14 @@ from experiments.models.runs import (
     ApiKey,
     ApiKeyQuerySet,
     BatchReceipt,
+    KeyScope,
     Metric,
     PackedArrayField,
     PointChunk,
     Project,
     Run,
     RunStatus,
+    Visibility,
 )
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "BaselineQuerySet",
     "BatchReceipt",
     "Checkpoint",
+    "KeyScope",
     "Media",
     "MediaKind",
     "Metric",
@@ -39,4 +42,5 @@ __all__ = [
     "Project",
     "Run",
     "RunStatus",
+    "Visibility",
 ]

@@ -15,19 +15,49 @@ from django.utils import timezone
 from experiments.jsonstore import ExactJSONEncoder
 
 
+class Visibility(models.TextChoices):
+    # Its members only: the owner, the team's owners and admins, per-project members.
+    PRIVATE = "private"
+    # Every member of its team, with their team role (or their per-project override).
+    TEAM = "team"
+    # Also readable (as a viewer) by every signed-in user of this server.
+    INSTANCE = "instance"
+
+
 class Project(models.Model):
-    """A named set of runs. Visibility goes through ``experiments.selectors`` only, so a
-    team model (memberships) can replace the owner check in one place."""
+    """A named set of runs, of a user (``team`` empty: the owner's personal project) or
+    of a team (``owner`` is then who created it). Who may see or change it is decided in
+    ``experiments.selectors`` only (from ``teams.models``)."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="projects"
+    )
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.TEAM)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Archived projects keep everything and stay readable; they take no new runs.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="project_name_unique_per_owner")
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                condition=models.Q(team__isnull=True),
+                name="project_name_unique_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                condition=models.Q(team__isnull=False),
+                name="project_name_unique_per_team",
+            ),
         ]
+
+    @property
+    def entity(self) -> str:
+        """Who the project belongs to, as addressed: the team's slug or the owner's username."""
+        return self.team.slug if self.team_id else self.owner.get_username()
 
     def __str__(self) -> str:
         return self.name
@@ -230,9 +260,17 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+class KeyScope(models.TextChoices):
+    READ = "read", "read-only"
+    READ_WRITE = "read-write", "read-write"
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def active(self) -> "ApiKeyQuerySet":
-        return self.filter(revoked_at__isnull=True)
+        """Not revoked and not expired."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiKey(models.Model):
@@ -247,7 +285,18 @@ class ApiKey(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The client address of the last use (as the server saw it), shown on the keys page.
+    last_used_from = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Scopes (enforced in experiments.api.http and experiments.selectors): a read-only key
+    # reads; a read-write key also writes, within its owner's roles. ``all_projects`` off:
+    # only the projects listed in ``projects``. Past ``expires_at`` the key is refused.
+    scope = models.CharField(max_length=16, choices=KeyScope.choices, default=KeyScope.READ_WRITE)
+    all_projects = models.BooleanField(default=True)
+    projects = models.ManyToManyField(Project, blank=True, related_name="+")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Issued by the server for one sweep trial (tuning.services): not listed on the keys page.
+    internal = models.BooleanField(default=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -256,11 +305,20 @@ class ApiKey(models.Model):
         return f"{self.key_prefix}… ({self.user}, {state})"
 
     @classmethod
-    def issue(cls, user, name: str = "") -> tuple["ApiKey", str]:
-        """Create a key; returns the row and the raw key, which is never stored."""
+    def issue(cls, user, name: str = "", projects=None, **fields) -> tuple["ApiKey", str]:
+        """Create a key (``fields``: ``scope``, ``expires_at``, ``internal``; ``projects``
+        limits it to those projects); returns the row and the raw key, never stored."""
         raw = cls.PREFIX + secrets.token_urlsafe(32)
-        key = cls.objects.create(user=user, name=name, key_prefix=raw[:10], key_hash=_hash_key(raw))
+        if projects is not None:
+            fields["all_projects"] = False
+        key = cls.objects.create(user=user, name=name, key_prefix=raw[:10], key_hash=_hash_key(raw), **fields)
+        if projects:
+            key.projects.set(projects)
         return key, raw
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == KeyScope.READ
 
     @classmethod
     def authenticate(cls, raw: str):

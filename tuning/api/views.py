@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from experiments.api.http import api_view
 from experiments.errors import ApiError, NotFound
+from experiments.selectors import ADMIN, require_role
 from tuning import services
 from tuning.api.serializers import sweep_dict, trial_dict
 from tuning.errors import SpecError
@@ -64,13 +65,16 @@ def sweep_trials_list(request: HttpRequest, user, sweep_id: int) -> dict:
 
 @api_view(("POST",))
 def sweep_stop(request: HttpRequest, user, body, sweep_id: int) -> dict:
-    sweep = services.sweep_stop(sweep=_sweep(user, sweep_id))
+    sweep = _sweep(user, sweep_id)
+    require_role(user, sweep.project, ADMIN)
+    sweep = services.sweep_stop(sweep=sweep)
     return sweep_dict(sweep, request)
 
 
 @api_view(("POST",))
 def sweep_start(request: HttpRequest, user, body, sweep_id: int) -> dict:
     sweep = _sweep(user, sweep_id)
+    require_role(user, sweep.project, ADMIN)
     _require_run_permission(user)
     try:
         sweep = services.sweep_start(sweep=sweep)
