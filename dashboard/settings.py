@@ -119,7 +119,6 @@ INSTALLED_APPS = [
     "tuning",
     "teams",
     "mlflow_api",  # the MLflow-compatible tracking API (issue #13)
-    "teams",
     "alerts",
 ]
 
