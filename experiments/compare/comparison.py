@@ -15,6 +15,11 @@ Definitions used everywhere (page, API, CLI):
   *improvement* is the delta signed so that positive is better.
 - *time to target*: the first step (and seconds after the run started) at which a run's
   curve reached the reference's best value.
+- *Main metrics* (``experiments.tables.main_metric_keys``: validation figures, losses, a
+  sweep's objective; never hyperparameters like ``lr/group0``, system or layer statistics)
+  are what a comparison is judged on: the headline counts and the ``worse`` gate read only
+  them. The others are compared too, for whoever asks, but decide nothing. Keys named by
+  the caller are all main.
 - The verdict on one metric uses the per-run values chosen by ``by`` (final or best):
   with two or more runs on a side, a noise test (``experiments.compare.noise``) decides between
   better, worse and within noise; one run against one run has no noise estimate, and the
@@ -42,6 +47,7 @@ from experiments.directions import project_direction_table
 from experiments.errors import ApiError, NotFound
 from experiments.jsonvalues import jsonable
 from experiments.models import Metric, Run
+from experiments.tables import main_metric_keys, sweep_objectives
 
 MAX_SIDES = 12
 BY_CHOICES = ("final", "best")
@@ -200,6 +206,7 @@ class Comparison:
     resources: list[dict] = field(default_factory=list)
     classes: list[dict] | None = None
     missing: dict[str, list[str]] = field(default_factory=dict)
+    main: list[str] = field(default_factory=list)
 
 
 def shared_keys(reference: Side, sides: list[Side]) -> list[str]:
@@ -240,11 +247,13 @@ def compare(
                 if key not in have:
                     raise NotFound(f"{side.kind} {side.label!r} has no metric {key!r}", "metric")
         chosen = list(dict.fromkeys(keys))
+        main = chosen
     else:
         chosen = metric_order(shared)
+        main = main_metric_keys(chosen, sweep_objectives(reference.project))
     project = reference.project
     table = {row["key"]: row for row in project_direction_table(project, chosen)}
-    result = Comparison(reference=reference, sides=sides, keys=chosen, directions=table, by=by)
+    result = Comparison(reference=reference, sides=sides, keys=chosen, directions=table, by=by, main=main)
     result.missing = {
         side.token: sorted(set.union(*available) - have)
         for side, have in zip(everyone, available, strict=True)
@@ -357,16 +366,20 @@ def comparison_dict(result: Comparison, *, tolerance: float = 0.0, abs_tolerance
     """The comparison as the API returns it (``gate`` applied with the tolerances), as
     plain JSON: numpy numbers as Python's, NaN and ±inf spelled as every answer spells them."""
     metrics = []
+    main = set(result.main)
     for row in result.metrics:
-        row = {**row, "by": result.by}
+        row = {**row, "by": result.by, "main": row["key"] in main}
         for index, side in enumerate(row["sides"]):
             side["gate"] = gate(row, index, tolerance=tolerance, abs_tolerance=abs_tolerance)
+            # Only a main metric can fail the comparison (a lower lr/group0 is no regression).
+            side["gate"]["fails"] = side["gate"]["fails"] and row["main"]
         metrics.append(row)
     return jsonable(
         {
             "reference": side_dict(result.reference),
             "sides": [side_dict(s) for s in result.sides],
             "by": result.by,
+            "main": result.main,
             "tolerance": {"relative": tolerance, "absolute": abs_tolerance},
             "metrics": metrics,
             "missing": result.missing,

@@ -62,7 +62,10 @@ _COMPARE_QUERY = [
         "schema": {"type": "array", "items": {"type": "string"}},
         "style": "form",
         "explode": True,
-        "description": "Metrics to compare (default: every metric all sides logged).",
+        "description": (
+            "Metrics to compare, all of them judged (default: every metric all sides logged, "
+            "judged on the main ones: validation figures, losses, a sweep's objective)."
+        ),
     },
     {"name": "by", "in": "query", "required": False, "schema": {"type": "string", "enum": ["final", "best"]}},
     {
@@ -81,6 +84,11 @@ _COMPARISON = {
         "reference": {"type": "object"},
         "sides": {"type": "array", "items": {"type": "object"}},
         "by": {"type": "string"},
+        "main": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The metrics the comparison is judged on; each metric row says `main`.",
+        },
         "tolerance": {"type": "object"},
         "metrics": {"type": "array", "items": {"type": "object"}},
         "missing": {"type": "object"},
@@ -88,7 +96,7 @@ _COMPARISON = {
         "environment": {"type": "array"},
         "resources": {"type": "array"},
         "classes": {"type": ["array", "null"]},
-        "worse": {"type": "boolean", "description": "Some metric is worse beyond the tolerance."},
+        "worse": {"type": "boolean", "description": "Some main metric is worse beyond the tolerance."},
         "curves": {"type": "array"},
     },
 }

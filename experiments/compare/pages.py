@@ -27,6 +27,7 @@ from experiments.selectors import (
     require_role_page,
     runs_visible_to,
 )
+from experiments.tables import metric_menu, sweep_objectives
 
 # The reference is drawn grey and dashed; sides take these colours in order.
 SIDE_COLORS = ["#4f46e5", "#ea580c", "#16a34a", "#db2777", "#0891b2", "#ca8a04", "#9333ea", "#65a30d"]
@@ -169,7 +170,7 @@ def _ttt(ttt: dict) -> str:
     return text
 
 
-def _metric_view(row: dict, by: str) -> dict:
+def _metric_view(row: dict, by: str, main: set[str]) -> dict:
     ref = row["reference"]
     sides = []
     for side in row["sides"]:
@@ -194,6 +195,7 @@ def _metric_view(row: dict, by: str) -> dict:
         )
     return {
         "key": row["key"],
+        "main": row["key"] in main,
         "direction": row["direction"],
         "source": row["direction_source"],
         "ref_final": _value(ref["final"]),
@@ -258,10 +260,13 @@ def _classes_view(classes: list[dict] | None, sides: list[Side]) -> list[dict] |
     return out
 
 
-def _scoreboard(metrics: list[dict], index: int) -> dict:
-    """How many metrics a side is better / worse / within noise / the same on."""
+def _scoreboard(metrics: list[dict], index: int, main: set[str]) -> dict:
+    """How many of the main metrics a side is better / worse / within noise / the same
+    on (the page's script recounts over the metrics the reader picks)."""
     counts = {"better": 0, "worse": 0, "noise": 0, "same": 0}
     for row in metrics:
+        if row["key"] not in main:
+            continue
         verdict = row["sides"][index]["verdict"].replace("within noise", "noise")
         if verdict in counts:
             counts[verdict] += 1
@@ -273,12 +278,18 @@ def _page_context(request: HttpRequest, project, result: Comparison, keys: list[
     reference = _side_view(result.reference, "reference", REFERENCE_COLOR, baseline)
     colors = [SIDE_COLORS[i % len(SIDE_COLORS)] for i in range(len(result.sides))]
     sides = [_side_view(s, "side", color, baseline) for s, color in zip(result.sides, colors, strict=True)]
+    main = set(result.main)
     for i, side in enumerate(sides):
-        side["score"] = _scoreboard(result.metrics, i)
+        side["score"] = _scoreboard(result.metrics, i, main)
     params = {"s": request.GET.getlist("s"), "ref": request.GET.get("ref", ""), "metric": keys}
     page_data = {
         "curvesUrl": reverse("compare-curves", args=[project.name]) + _query(**params, by=result.by),
         "keys": result.keys,
+        "mainKeys": result.main,
+        # Named in the URL: the reader chose these; otherwise the page may apply the
+        # choice remembered for this project.
+        "fixedKeys": bool(keys),
+        "project": project.name,
         "directions": {row["key"]: row["direction"] for row in result.metrics},
         "reference": {**side_dict(result.reference), "color": REFERENCE_COLOR},
         "sides": [{**side_dict(s), "color": v["color"]} for s, v in zip(result.sides, sides, strict=True)],
@@ -288,7 +299,10 @@ def _page_context(request: HttpRequest, project, result: Comparison, keys: list[
         "reference": reference,
         "sides": sides,
         "columns": [reference, *sides],
-        "metrics": [_metric_view(row, result.by) for row in result.metrics],
+        "metrics": [_metric_view(row, result.by, main) for row in result.metrics],
+        "n_main": len(main),
+        "n_other": len(result.keys) - len(main),
+        "metric_menu": metric_menu(result.keys, result.main, sweep_objectives(project)),
         "config": [
             {"key": row["key"], "cells": [_cell_text(c) for c in row["values"]]} for row in result.config
         ],

@@ -1,6 +1,9 @@
-// Compare page: one chart per shared metric with every side's curve overlaid (the
-// reference grey and dashed; groups and multi-rank runs as mean ± std bands) and, below
-// it, each side's difference to the reference at the steps both logged.
+// Compare page: the comparison is judged on the metrics the reader picks (the project's
+// main metrics unless they chose others; the choice is remembered per project in
+// localStorage), the rest listed under "Other metrics". One chart per judged metric with
+// every side's curve overlaid (the reference grey and dashed; groups and multi-rank runs
+// as mean ± std bands) and, below it, each side's difference to the reference at the
+// steps both logged.
 (function () {
   "use strict";
 
@@ -11,7 +14,8 @@
     displaylogo: false,
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
   };
-  const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 11, color: "#4b5463" };
+  const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 11 };
+  const METRICS_KEY = `tracker:compare-metrics:${page.project}`;
 
   const charts = new Map(); // metric key -> chart
   const colors = new Map([[page.reference.token, page.reference.color]]);
@@ -81,17 +85,15 @@
   }
 
   function baseLayout(height) {
-    return {
+    // Colours come from the page's theme (static/js/lib/theme.js), light or dark.
+    return TrackerTheme.layout({
       margin: { l: 56, r: 14, t: 8, b: 34 },
       height: height,
-      font: FONT,
-      paper_bgcolor: "#fff",
-      plot_bgcolor: "#fff",
+      font: Object.assign({}, FONT),
       hovermode: "x unified",
-      hoverlabel: { bgcolor: "#fff", bordercolor: "#d0d5dd" },
-      xaxis: { gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd", ticks: "outside", tickcolor: "#d0d5dd" },
-      yaxis: { gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd", exponentformat: "e", tickformat: "~g" },
-    };
+      xaxis: { zeroline: false, ticks: "outside" },
+      yaxis: { zeroline: false, exponentformat: "e", tickformat: "~g" },
+    });
   }
 
   function curveLayout(chart) {
@@ -115,7 +117,7 @@
     layout.xaxis.title = { text: "step", standoff: 4 };
     layout.yaxis.title = { text: `Δ (${better})`, standoff: 4, font: { size: 10 } };
     layout.yaxis.zeroline = true;
-    layout.yaxis.zerolinecolor = "#9aa1ad";
+    layout.yaxis.zerolinecolor = TrackerTheme.colors().muted;
     layout.yaxis.zerolinewidth = 1.2;
     return layout;
   }
@@ -179,25 +181,195 @@
   // --- Controls -------------------------------------------------------------------
 
   function redrawAll() {
-    charts.forEach(draw);
-  }
-
-  function start() {
-    // Figures come in page.keys order; keys come from JSON (they may hold any character).
-    const figures = document.querySelectorAll("#charts .compare-chart");
-    page.keys.forEach((key, i) => {
-      const figure = figures[i];
-      if (!figure) return;
-      const chart = {
-        key: key, figure: figure, el: figure.querySelector(".chart"), deltaEl: figure.querySelector(".delta-chart"),
-        noteEl: figure.querySelector(".chart-note"), data: null, loading: false,
-      };
-      figure.__chart = chart;
-      charts.set(key, chart);
-      if (observer) observer.observe(figure);
-      else load(chart);
+    charts.forEach((chart) => {
+      if (!chart.figure.hidden) draw(chart);
     });
   }
 
-  start();
+  // --- Which metrics are judged -------------------------------------------------------
+
+  const rows = new Map(); // metric key -> its row in the summary or the other-metrics table
+  document.querySelectorAll("#summary-table tr[data-key], #other-table tr[data-key]").forEach((row) => {
+    rows.set(row.dataset.key, row);
+  });
+  const mainBody = document.querySelector("#summary-table tbody");
+  const otherBody = document.querySelector("#other-table tbody");
+  const emptyMain = document.getElementById("no-judged");
+  const chartGrid = document.getElementById("charts");
+  const chartTemplate = document.getElementById("chart-template");
+  const menu = document.getElementById("metrics-menu");
+  const boxes = Array.from(menu.querySelectorAll("input[name=metric]"));
+  let chosen = initialChoice();
+
+  function storedChoice() {
+    try {
+      const saved = JSON.parse(window.localStorage.getItem(METRICS_KEY) || "null");
+      return Array.isArray(saved) ? saved.filter((k) => typeof k === "string") : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  // Keys named in the URL win; then the choice remembered for this project (when any of
+  // it applies to these runs); then the project's main metrics.
+  function initialChoice() {
+    if (page.fixedKeys) return new Set(page.mainKeys);
+    const saved = storedChoice();
+    if (saved !== null && (saved.length === 0 || saved.some((k) => rows.has(k)))) return new Set(saved);
+    return new Set(page.mainKeys);
+  }
+
+  function remember() {
+    if (page.fixedKeys) return;
+    try {
+      // Keys these runs lack are kept: they count again when comparing runs that have them.
+      const saved = storedChoice() || [];
+      const elsewhere = saved.filter((k) => !rows.has(k));
+      const mine = page.keys.filter((k) => chosen.has(k));
+      window.localStorage.setItem(METRICS_KEY, JSON.stringify(elsewhere.concat(mine)));
+    } catch (error) {
+      /* storage full or disabled: the choice lasts for this page only */
+    }
+  }
+
+  function toggleButton(row) {
+    let button = row.querySelector(".judge-toggle");
+    if (!button) {
+      button = document.createElement("button");
+      button.type = "button";
+      button.className = "judge-toggle";
+      button.addEventListener("click", () => {
+        const key = row.dataset.key;
+        if (chosen.has(key)) chosen.delete(key);
+        else chosen.add(key);
+        remember();
+        apply();
+      });
+      row.querySelector(".metric-key").prepend(button);
+    }
+    const judged = chosen.has(row.dataset.key);
+    button.textContent = judged ? "−" : "+";
+    button.title = judged ? "Stop judging on this metric" : "Judge on this metric (and draw it)";
+    button.setAttribute("aria-label", `${judged ? "Stop judging on" : "Judge on"} ${row.dataset.key}`);
+  }
+
+  // Each side's headline counts over the judged metrics only.
+  function recount() {
+    const cards = document.querySelectorAll("#compare-sides .side-card:not(.side-ref)");
+    cards.forEach((card, index) => {
+      const counts = { better: 0, worse: 0, noise: 0, same: 0 };
+      chosen.forEach((key) => {
+        const row = rows.get(key);
+        const cell = row && row.querySelectorAll("td[data-field=verdict]")[index];
+        const verdict = cell ? cell.dataset.verdict.replace("within noise", "noise") : "";
+        if (verdict in counts) counts[verdict] += 1;
+      });
+      card.querySelectorAll("[data-count]").forEach((badge) => {
+        const name = badge.dataset.count;
+        badge.textContent = `${counts[name]} ${name === "noise" ? "within noise" : name}`;
+        badge.hidden = counts[name] === 0;
+      });
+    });
+  }
+
+  function describeChoice() {
+    const keys = page.keys.filter((k) => chosen.has(k));
+    document.getElementById("judged-count").textContent = String(keys.length);
+    const list = document.getElementById("judged-keys");
+    list.replaceChildren();
+    keys.forEach((key, i) => {
+      const code = document.createElement("code");
+      code.textContent = key;
+      list.append(code);
+      if (i < keys.length - 1) list.append(" ");
+    });
+    document.getElementById("metrics-menu-count").textContent = `${keys.length} of ${page.keys.length}`;
+    const others = page.keys.length - keys.length;
+    document.getElementById("other-count").textContent = String(others);
+    document.getElementById("other-metrics").hidden = others === 0;
+    emptyMain.hidden = keys.length > 0;
+  }
+
+  function chartFor(key) {
+    let chart = charts.get(key);
+    if (chart) return chart;
+    const figure = chartTemplate.content.firstElementChild.cloneNode(true);
+    figure.dataset.chart = key;
+    figure.querySelector(".chart-key").textContent = key;
+    figure.querySelector(".dir").textContent = page.directions[key] === "min" ? "↓" : "↑";
+    figure.querySelector(".delta-chart").setAttribute("aria-label", `${key}: difference to ${page.reference.label}`);
+    chart = {
+      key: key, figure: figure, el: figure.querySelector(".chart"), deltaEl: figure.querySelector(".delta-chart"),
+      noteEl: figure.querySelector(".chart-note"), data: null, loading: false,
+    };
+    figure.__chart = chart;
+    charts.set(key, chart);
+    return chart;
+  }
+
+  function apply() {
+    page.keys.forEach((key) => {
+      const row = rows.get(key);
+      if (row) {
+        if (chosen.has(key)) mainBody.append(row);
+        else otherBody.append(row);
+        toggleButton(row);
+      }
+      const judged = chosen.has(key);
+      if (!judged && !charts.has(key)) return;
+      const chart = chartFor(key);
+      const wasHidden = chart.figure.hidden || !chart.figure.isConnected;
+      chart.figure.hidden = !judged;
+      chartGrid.append(chart.figure); // page order
+      if (judged && wasHidden) {
+        if (chart.data) draw(chart);
+        else if (observer) observer.observe(chart.figure);
+        else load(chart);
+      }
+    });
+    boxes.forEach((box) => {
+      box.checked = chosen.has(box.value);
+    });
+    recount();
+    describeChoice();
+  }
+
+  boxes.forEach((box) => {
+    box.addEventListener("change", () => {
+      if (box.checked) chosen.add(box.value);
+      else chosen.delete(box.value);
+      remember();
+      apply();
+    });
+  });
+
+  document.getElementById("metrics-default").addEventListener("click", () => {
+    chosen = new Set(page.mainKeys);
+    try {
+      window.localStorage.removeItem(METRICS_KEY);
+    } catch (error) {
+      /* nothing stored */
+    }
+    apply();
+  });
+
+  const search = document.getElementById("metrics-search");
+  search.addEventListener("input", () => {
+    const needle = search.value.trim().toLowerCase();
+    let shown = 0;
+    menu.querySelectorAll(".menu-group").forEach((group) => {
+      let inGroup = 0;
+      group.querySelectorAll("label").forEach((label) => {
+        const match = !needle || label.textContent.toLowerCase().includes(needle);
+        label.hidden = !match;
+        if (match) inGroup += 1;
+      });
+      group.hidden = inGroup === 0;
+      if (needle && inGroup) group.open = true;
+      shown += inGroup;
+    });
+    document.getElementById("metrics-none").hidden = shown > 0;
+  });
+
+  apply();
 })();
