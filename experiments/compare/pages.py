@@ -19,7 +19,7 @@ from experiments.compare.comparison import Comparison, compare, shared_keys
 from experiments.compare.curves import comparison_curves
 from experiments.compare.sides import Side, baseline_side, parse_side, reference_side, side_dict
 from experiments.errors import ApiError, NotFound
-from experiments.formatting import fmt_duration, fmt_number
+from experiments.formatting import fmt_bytes, fmt_duration, fmt_number, is_bytes_key
 from experiments.selectors import (
     MEMBER,
     project_named,
@@ -114,22 +114,23 @@ def _spread(value: float | None, std: float | None) -> bool:
     return std is not None and value is not None and std > 1e-9 * max(abs(value), 1e-300)
 
 
-def _value(cell: dict) -> str:
-    """``0.9213`` for a run, ``0.9213 ± 0.01`` for a group (the std to 2 digits)."""
+def _value(cell: dict, fmt=fmt_number) -> str:
+    """``0.9213`` for a run, ``0.9213 ± 0.01`` for a group (the std to 2 digits);
+    sizes in binary units when ``fmt`` is ``fmt_bytes``."""
     if cell["value"] is None:
         return ""
-    text = fmt_number(cell["value"])
+    text = fmt(cell["value"])
     if _spread(cell["value"], cell.get("std")):
-        text += f" ± {cell['std']:.2g}"
+        text += f" ± {fmt(cell['std']) if fmt is fmt_bytes else format(cell['std'], '.2g')}"
     return text
 
 
-def _signed(value: float | None) -> str:
+def _signed(value: float | None, fmt=fmt_number) -> str:
     if value is None:
         return ""
     if math.isinf(value):
         return "diverged"
-    return ("+" if value > 0 else "") + fmt_number(value)
+    return ("+" if value > 0 else "") + fmt(value)
 
 
 def _percent(value: float | None) -> str:
@@ -172,17 +173,18 @@ def _ttt(ttt: dict) -> str:
 
 def _metric_view(row: dict, by: str, main: set[str]) -> dict:
     ref = row["reference"]
+    fmt = fmt_bytes if is_bytes_key(row["key"]) else fmt_number
     sides = []
     for side in row["sides"]:
         d = side["delta"][by]
         sides.append(
             {
-                "final": _value(side["final"]),
-                "best": _value(side["best"]),
+                "final": _value(side["final"], fmt),
+                "best": _value(side["best"], fmt),
                 "best_at": _steps(side["best"]),
                 "n": side["final"]["n"],
                 "nonfinite": side[by]["nonfinite"],
-                "delta": _signed(d["abs"] if d["abs"] is not None else d["improvement"]),
+                "delta": _signed(d["abs"] if d["abs"] is not None else d["improvement"], fmt),
                 "rel": _percent(d["rel"]),
                 # A difference the noise test calls noise is not coloured as a win or a loss.
                 "better": "noise" if side["verdict"] == "within noise" else d["better"] or "",
@@ -198,8 +200,8 @@ def _metric_view(row: dict, by: str, main: set[str]) -> dict:
         "main": row["key"] in main,
         "direction": row["direction"],
         "source": row["direction_source"],
-        "ref_final": _value(ref["final"]),
-        "ref_best": _value(ref["best"]),
+        "ref_final": _value(ref["final"], fmt),
+        "ref_best": _value(ref["best"], fmt),
         "ref_best_at": _steps(ref["best"]),
         "ref_n": ref["final"]["n"],
         "sides": sides,
@@ -214,18 +216,12 @@ def _cell_text(cell: dict) -> str:
     return fmt_number(cell["value"])
 
 
-def _memory(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value / 2**30:.2f} GiB" if value >= 2**20 else fmt_number(value)
-
-
 RESOURCE_LABELS = {
     "duration_seconds": ("Duration", fmt_duration),
     "points": ("Points logged", lambda v: f"{v:,.0f}"),
     "points_per_second": ("Points / s", fmt_number),
     "throughput": ("Throughput (logged)", fmt_number),
-    "peak_gpu_memory": ("Peak GPU memory", _memory),
+    "peak_gpu_memory": ("Peak GPU memory", fmt_bytes),
 }
 
 

@@ -4,9 +4,15 @@
 //   TrackerFmt.number(0.000123)    // "1.23e-4": compact, for evidence and step numbers
 //   TrackerFmt.fixed(0.91234)      // "0.912" (three decimals unless told); "—" when missing
 //   TrackerFmt.integer(12345)      // "12,345"; "—" when missing
-//   TrackerFmt.bytes(3 * 2 ** 30)  // "3.0 GiB"; "—" when missing
+//   TrackerFmt.bytes(3 * 2 ** 30)  // "3.00 GiB"; "—" when missing (as fmt_bytes on the server)
 //   TrackerFmt.ago(iso)            // "12 s ago", "5 min ago", "3 h ago", then the date
-//   TrackerFmt.dateTime(iso)       // the reader's local date and time
+//   TrackerFmt.dateTime(iso)       // "2026-11-27 17:53" in the reader's time zone
+//   TrackerFmt.localizeTimes(root) // every <time datetime> under root in that format
+//
+// One date format everywhere (experiments/formatting.py fmt_datetime): the server renders
+// "2026-11-27 17:53" in its time zone; on load every <time datetime> on the page is
+// rewritten in the reader's, with the ISO time as its tooltip. <time data-relative>
+// ("5 min ago") keeps its text.
 (function () {
   "use strict";
 
@@ -33,18 +39,35 @@
 
   function bytes(value) {
     if (missing(value)) return MISSING;
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let i = 0;
-    let n = Number(value);
+    let n = Math.abs(Number(value));
+    const sign = Number(value) < 0 ? "-" : "";
     while (n >= 1024 && i < units.length - 1) {
       n /= 1024;
       i += 1;
     }
-    return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+    if (i === 0) return `${sign}${Math.trunc(n)} B`;
+    return `${sign}${n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${units[i]}`;
   }
 
+  const pad = (n) => String(n).padStart(2, "0");
+
   function dateTime(value) {
-    return new Date(value).toLocaleString();
+    if (missing(value) || value === "") return MISSING;
+    const d = value instanceof Date ? value : new Date(value);
+    if (Number.isNaN(d.getTime())) return String(value);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+
+  function localizeTimes(root) {
+    (root || document).querySelectorAll("time[datetime]").forEach((el) => {
+      const iso = el.getAttribute("datetime");
+      const d = new Date(iso);
+      if (Number.isNaN(d.getTime())) return;
+      if (!el.title) el.title = d.toISOString();
+      if (!el.hasAttribute("data-relative") && iso.includes("T")) el.textContent = dateTime(d);
+    });
   }
 
   function ago(iso) {
@@ -57,5 +80,8 @@
 
   window.TrackerFmt = Object.freeze({
     number: number, fixed: fixed, integer: integer, bytes: bytes, dateTime: dateTime, ago: ago,
+    localizeTimes: localizeTimes,
   });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => localizeTimes());
+  else localizeTimes();
 })();
