@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 
 from experiments.api.http import checked, page_json
 from experiments.errors import ApiError
-from experiments.formatting import fmt_duration, fmt_number, is_bad
+from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_bad
 from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import project_named_or_404, runs_visible_to
 from experiments.tables import (
@@ -214,9 +214,6 @@ def _sort_json(value: tuple) -> str:
     return f"[{rank},{number},{text}]"
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def _row_views(
     rows: list[RunRow], config_keys: list[str], metric_keys: list[str], sort: str
 ) -> list[RowView]:
@@ -227,9 +224,9 @@ def _row_views(
     views = []
     for row in rows:
         run = row.run
-        # "Nov 23, 00:52", without strftime: a quarter of the row's cost at 1,000 rows.
+        # The one date format ("2026-11-23 00:52"); fmt.js shows it in the reader's zone.
         created = run.created_at.astimezone(tz)
-        when = f"{_MONTHS[created.month - 1]} {created.day}, {created.hour:02d}:{created.minute:02d}"
+        when = fmt_datetime(created)
         metrics: list[MetricView | None] = []
         for key in metric_keys:
             cell = row.metrics.get(key)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from experiments.api.http import checked
 from experiments.compare.baselines import baseline_active
 from experiments.directions import metric_direction
-from experiments.formatting import fmt_duration, fmt_number, is_bad
+from experiments.formatting import fmt_duration, fmt_number, fmt_value, is_bad
 from experiments.media import reads
 from experiments.media.pages import INTERNAL_PREFIXES
 from experiments.models import Metric, PointChunk
@@ -89,7 +89,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "ranks": _ranks(run),
         "metrics": _metric_rows(metrics),
         "config": [(k, fmt_number(v)) for k, v in sorted(flatten(run.config).items())],
-        "summary": [(k, fmt_number(v)) for k, v in sorted(flatten(run.summary).items())],
+        "summary": [(k, fmt_value(k, v)) for k, v in sorted(flatten(run.summary).items())],
         "nonfinite_total": sum(m.nonfinite_count for m in metrics),
         "page_data": page_data,
         # Strings logged with tracker.log: templates/runs/_media.html's Text section.

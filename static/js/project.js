@@ -261,6 +261,7 @@
   function rowFromHtml(html) {
     const holder = document.createElement("tbody");
     holder.innerHTML = html;
+    TrackerFmt.localizeTimes(holder); // the one date format, in the reader's time zone
     return holder.firstElementChild;
   }
 
