@@ -127,9 +127,10 @@ class Params:
     """A request's fields, from the JSON body (POST) or the query string (GET), read the
     way MLflow's protobuf parsing reads them; every error names the field."""
 
-    def __init__(self, data: dict | QueryDict) -> None:
+    def __init__(self, data: dict | QueryDict, where: str = "") -> None:
         self.data = data
         self.query = isinstance(data, QueryDict)
+        self.where = where  # the path of a nested object (``metrics[3]``), for messages
 
     def raw(self, name: str) -> Any:
         value = self.data.get(name)
@@ -139,16 +140,21 @@ class Params:
         value = self.raw(name)
         if value is None:
             if required:
-                raise MlflowError(f"Missing value for required parameter '{name}'.")
+                raise MlflowError(f"Missing value for required parameter '{self.where}{name}'.")
             return default
         if type(value) is not str:
-            raise MlflowError(f"Invalid value {value!r:.60} for parameter '{name}': must be a string.")
+            raise MlflowError(
+                f"Invalid value {value!r:.60} for parameter '{self.where}{name}': must be a string."
+            )
         if len(value) > max_length:
             raise MlflowError(
-                f"Invalid value for parameter '{name}': at most {max_length} characters, got {len(value)}."
+                f"Invalid value for parameter '{self.where}{name}': at most {max_length} characters, "
+                f"got {len(value)}."
             )
         if "\x00" in value:
-            raise MlflowError(f"Invalid value for parameter '{name}': must not contain NUL characters.")
+            raise MlflowError(
+                f"Invalid value for parameter '{self.where}{name}': must not contain NUL characters."
+            )
         return value
 
     def integer(self, name: str, *, default: int | None = None, minimum: int = INT64_MIN) -> int | None:
@@ -160,11 +166,11 @@ class Params:
                 value = int(value)
             except ValueError:
                 raise MlflowError(
-                    f"Invalid value {value!r:.60} for parameter '{name}': must be an integer."
+                    f"Invalid value {value!r:.60} for parameter '{self.where}{name}': must be an integer."
                 ) from None
         if type(value) is not int or not minimum <= value <= INT64_MAX:
             raise MlflowError(
-                f"Invalid value {value!r:.60} for parameter '{name}': must be an integer "
+                f"Invalid value {value!r:.60} for parameter '{self.where}{name}': must be an integer "
                 f"from {minimum} to 2**63 - 1."
             )
         return value

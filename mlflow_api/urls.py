@@ -34,6 +34,7 @@ TRACKING = [
     ("runs/log-batch", views.runs_log_batch),
     ("metrics/get-history", views.metrics_get_history),
     ("metrics/get-history-bulk-interval", views.metrics_get_history_bulk_interval),
+    ("logged-models/search", views.logged_models_search),
 ]
 
 

@@ -350,15 +350,17 @@ def runs_restore(request, caller: Caller, params: Params) -> dict:
 
 
 def _metric(item, where: str) -> tuple[str, float, float, int]:
-    """One MLflow metric as (key, value, wall time in seconds, step)."""
+    """One MLflow metric as (key, value, wall time in seconds, step); ``where`` is its
+    place in a batch (``metrics[3]``), empty for log-metric's own fields."""
+    at = f"{where}." if where else ""
     if type(item) is not dict:
         raise MlflowError(
             f"Invalid value for parameter '{where}': must be an object {{key, value, timestamp, step}}."
         )
-    key = mapping.check_name(item.get("key"), f"{where}.key")
+    key = mapping.check_name(item.get("key"), f"{at}key")
     if len(key) > 200:
         raise MlflowError(
-            f"Invalid value for parameter '{where}.key': metric names are at most 200 characters here."
+            f"Invalid value for parameter '{at}key': metric names are at most 200 characters here."
         )
     value = item.get("value")
     if type(value) is str and value in NONFINITE:
@@ -366,11 +368,11 @@ def _metric(item, where: str) -> tuple[str, float, float, int]:
     elif type(value) is int:
         value = float(value)
     elif type(value) is not float:
-        raise MlflowError(f"Invalid value {value!r:.40} for parameter '{where}.value': must be a number.")
-    fields = Params(item)
+        raise MlflowError(f"Invalid value {value!r:.40} for parameter '{at}value': must be a number.")
+    fields = Params(item, at)
     timestamp = fields.integer("timestamp", minimum=0, default=None)
     if timestamp is None:
-        raise MlflowError(f"Missing value for required parameter '{where}.timestamp'.")
+        raise MlflowError(f"Missing value for required parameter '{at}timestamp'.")
     step = fields.integer("step", default=0, minimum=0)
     return key, value, timestamp / 1000, step
 
@@ -401,7 +403,7 @@ def _ingest(run: Run, metrics: list[tuple[str, float, float, int]]) -> None:
 def runs_log_metric(request, caller: Caller, params: Params) -> dict:
     run = _run_for_write(caller, params)
     mapping.check_active(run)
-    _ingest(run, [_metric(params.data, "metric")])
+    _ingest(run, [_metric(params.data, "")])
     return {}
 
 
@@ -588,3 +590,12 @@ def metrics_get_history_bulk_interval(request, caller: Caller, params: Params) -
             points = [p for p in points if p["step"] in picks]
         out.extend({**p, "run_id": rid} for p in points)
     return {"metrics": out}
+
+
+@mlflow_view("POST")
+def logged_models_search(request, caller: Caller, params: Params) -> dict:
+    """No logged model exists here (creating one answers ``ENDPOINT_NOT_FOUND``), so a
+    search finds none; the client searches them when it lists a run's artifacts."""
+    for raw in params.items("experiment_ids"):
+        project_for(caller.user, str(raw))
+    return {"models": []}
