@@ -20,6 +20,7 @@ from tracker.alerts import alert
 from tracker.api import Api, RunView
 from tracker.checkpoints import load_checkpoint, save_checkpoint
 from tracker.core import FinishResult, Run, finish, log, should_stop
+from tracker.datasets import log_dataset
 from tracker.hooks import unwatch, watch
 from tracker.media import log_confusion_matrix, log_pr_curve, log_roc_curve
 from tracker.start import InitError, init
@@ -44,6 +45,7 @@ __all__ = [
     "load_checkpoint",
     "log",
     "log_confusion_matrix",
+    "log_dataset",
     "log_pr_curve",
     "log_roc_curve",
     "save_checkpoint",
