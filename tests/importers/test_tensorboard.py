@@ -82,18 +82,20 @@ def test_every_point_histogram_text_and_hparams_arrive_exactly(sdk, logs):
 
 
 def test_importing_twice_stores_nothing_twice(sdk, logs):
-    first = run_import("tensorboard", logs[0])
+    from tracker.importers.tensorboard import import_tensorboard
+
+    first = import_tensorboard(logs[0], progress=False)
     counts = stored_points()
     media = Media.objects.count()
 
-    again = run_import("tensorboard", logs[0])
+    again = import_tensorboard(logs[0], progress=False)
 
-    assert again.returncode == 0, again.stdout + again.stderr
+    assert (first.points_stored, first.runs_created) == (STEPS + 13, 1)
     assert stored_points() == counts and sum(counts.values()) == STEPS + 13
     assert Media.objects.count() == media == 2
     assert Run.objects.count() == 1
-    assert "(0 stored now, 10513 already there)" in again.stdout
-    assert "1 already complete" in again.stdout and "1 created" in first.stdout
+    assert (again.points_stored, again.points_present, again.media_present) == (0, STEPS + 13, 2)
+    assert again.runs_unchanged == 1 and again.complete
 
 
 def test_follow_picks_up_points_appended_while_it_runs(sdk, tmp_path):
@@ -134,3 +136,49 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
     _ = tracker  # the SDK is configured by the sdk fixture's environment
+
+
+def test_the_tensor_form_that_tf2_writes_is_read_too(sdk, tmp_path):
+    """TF2's ``tf.summary`` writes scalars and histograms as tensors, with the plugin's
+    metadata only beside a tag's first value; written here with tensorboard's own
+    ``summary_v2`` protos and event file writer (no TensorFlow in this environment)."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.histogram.summary_v2 import histogram_pb
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from tracker.importers.tensorboard import import_tensorboard
+
+    writer = EventFileWriter(str(tmp_path / "logs" / "tf2"))
+    for step in range(300):
+        summary = scalar_pb("epoch_loss", np.float64(1.0 / (step + 1)))
+        if step:
+            summary.value[0].ClearField("metadata")  # TF2 sends the metadata once per tag
+        writer.add_event(event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step, summary=summary))
+    values = np.arange(100, dtype=np.float64)
+    writer.add_event(
+        event_pb2.Event(step=9, wall_time=1_600_000_009.0, summary=histogram_pb("w", values, 10))
+    )
+    writer.close()
+
+    report = import_tensorboard(tmp_path / "logs", project="tf2", progress=False)
+
+    assert report.complete and report.points_read == 300
+    run = Run.objects.get()
+    assert [(s, v, w) for s, v, w in points(run.pk, "epoch_loss")] == [
+        (s, float(np.float32(1.0 / (s + 1))), 1_600_000_000.0 + s)
+        for s in range(300)  # scalar_pb: float32
+    ]
+    histogram = Media.objects.get(run=run, kind="histogram")
+    assert (histogram.step, sum(histogram.data["counts"]), len(histogram.data["counts"])) == (9, 100, 10)
+    assert histogram.data["edges"][0] == 0 and histogram.data["edges"][-1] == 99
+
+
+def test_a_folder_without_event_files_is_refused_with_its_name(sdk, tmp_path, capsys):
+    from tracker.cli import main
+
+    assert main(["import", "tensorboard", str(tmp_path)]) == 2
+    assert f"{tmp_path} holds no TensorBoard event files" in capsys.readouterr().err
+    assert main(["import", "wandb", str(tmp_path / "missing")]) == 2
+    assert "missing is not a directory" in capsys.readouterr().err
+    assert not Run.objects.exists()

@@ -34,6 +34,7 @@ class Report:
     media_stored: int = 0
     media_present: int = 0
     files_read: int = 0
+    files_stored: int = 0  # files whose every point and media item is on the server
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> how many
     failed: list[str] = field(default_factory=list)  # runs that could not be imported, with why
     run_urls: list[str] = field(default_factory=list)
@@ -65,7 +66,7 @@ class Report:
         stored_runs = self.runs_created + self.runs_updated + self.runs_unchanged
         lines = [
             f"tracker import {self.kind}: fidelity report for {self.source}",
-            f"  files   {self.files_read} read",
+            f"  files   {self.files_read} read, {self.files_stored} imported whole",
             f"  runs    {self.runs_read} read, {stored_runs} on the server ({', '.join(runs)})",
             f"  points  {self.points_read} read, {self.points_on_server} on the server "
             f"({self.points_stored} stored now, {self.points_present} already there)",

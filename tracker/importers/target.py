@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ MAX_NAME = 200
 _ATTEMPTS = 6
 
 Row = list  # [step, wall_time, {key: value}]
+# A span of a source file: (offset where it ends, its rows, its media items).
+Span = tuple[int, list[Row], list[dict[str, Any]]]
 
 
 def connect(server: str | None, api_key: str | None) -> HttpClient:
@@ -211,16 +213,38 @@ class Target:
             self.report.points_stored += int(answer.get("stored") or 0)
             self.changed = True
 
-    def send_rows(self, writer: str, spans: Iterable[tuple[int, list[Row]]]) -> None:
-        """Batch ``(end offset, rows)`` spans of one source in order: a batch closes
-        after ``MAX_ROWS`` rows and is numbered by the end of its last span."""
+    def send_spans(
+        self, writer: str, spans: Iterable[Span], on_batch: Callable[[], None] | None = None
+    ) -> None:
+        """Send one source file's spans (end offset, rows, media items) in file order.
+        Spans an earlier import stored (ending at or before the writer's cursor) count as
+        already there; the rest go out as batches of up to ``MAX_ROWS`` rows, each
+        numbered by the end offset of its last span, media first (a batch stored means
+        its media are stored too)."""
+        cursor = self.cursor(writer)
         rows: list[Row] = []
+        media: list[dict[str, Any]] = []
         end = 0
-        for end, span_rows in spans:
+        for end, span_rows, span_media in spans:
+            if end <= cursor:
+                self.report.points_present += sum(len(row[2]) for row in span_rows)
+                self.report.media_present += len(span_media)
+                continue
             rows.extend(span_rows)
-            if len(rows) >= MAX_ROWS:
-                self.send(writer, end, rows)
-                rows = []
+            media.extend(span_media)
+            if len(rows) >= MAX_ROWS or len(media) >= MAX_MEDIA:
+                self._flush(writer, end, rows, media)
+                rows, media = [], []
+                if on_batch:
+                    on_batch()
+        if rows or media:
+            self._flush(writer, end, rows, media)
+            if on_batch:
+                on_batch()
+
+    def _flush(self, writer: str, end: int, rows: list[Row], media: list[dict[str, Any]]) -> None:
+        if media:
+            self.media(media)
         if rows:
             self.send(writer, end, rows)
 

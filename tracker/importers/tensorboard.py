@@ -25,14 +25,13 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tracker.importers.report import Progress, Report
 from tracker.importers.target import (
-    MAX_ROWS,
     Row,
     SourceRun,
     Target,
@@ -263,7 +262,10 @@ class TensorBoardImport:
             state.target.open()  # the hparams arrived while following: they become the config
         target = state.target
         for event_file, spans in pending:
-            self._send(target, event_file, spans)
+            refused = sum(self.report.skipped.values())
+            target.send_spans(event_file.writer, spans, self._batch_sent(target))
+            if fresh and sum(self.report.skipped.values()) == refused:
+                self.report.files_stored += 1
         summary = {tag: state.last[tag] for tag in sorted(state.metric_tags) if tag in state.last}
         summary = {k: wire_value(v) if not math.isfinite(v) else v for k, v in summary.items()}
         if final:
@@ -273,33 +275,8 @@ class TensorBoardImport:
             target.finish(None, summary=summary)
             target.heartbeat()
 
-    def _send(self, target: Target, event_file: EventFile, spans: list) -> None:
-        """Media then points, in file order; spans an earlier import stored are counted
-        as already there, the rest go out in batches numbered by their end offset."""
-        cursor = target.cursor(event_file.writer)
-        rows: list[Row] = []
-        media: list[dict] = []
-        end = 0
-        for end, span_rows, span_media in spans:
-            if end <= cursor:
-                self.report.points_present += sum(len(r[2]) for r in span_rows)
-                self.report.media_present += len(span_media)
-                continue
-            rows.extend(span_rows)
-            media.extend(span_media)
-            if len(rows) >= MAX_ROWS or len(media) >= 200:
-                self._flush(target, event_file.writer, end, rows, media)
-                rows, media = [], []
-        if rows or media:
-            self._flush(target, event_file.writer, end, rows, media)
-
-    def _flush(self, target: Target, writer: str, end: int, rows: list[Row], media: list[dict]) -> None:
-        if media:
-            target.media(media)
-        if rows:
-            target.send(writer, end, rows)
-        if self.progress:
-            self.progress.add(note=target.source.name)
+    def _batch_sent(self, target: Target) -> Callable[[], None]:
+        return lambda: self.progress.add(note=target.source.name) if self.progress else None
 
     def _span(self, state: RunState, event_file: EventFile, start: int, end: int, event: Any) -> tuple:
         """One event as (end offset, rows, media items)."""
