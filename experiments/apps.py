@@ -26,10 +26,11 @@ class ExperimentsConfig(AppConfig):
 
     def _register_api_paths(self) -> None:
         """Each area's endpoints in /api/v1/openapi.json (``experiments.api.openapi``)."""
+        from experiments import analysis_openapi
         from experiments.api import openapi, paths
         from experiments.compare import openapi as compare_openapi
         from experiments.media import openapi as media_openapi
 
         # Diagnostics registers its own, in its app config (after these, before tuning's).
-        for area in (paths, compare_openapi, media_openapi):
+        for area in (paths, compare_openapi, media_openapi, analysis_openapi):
             openapi.register_paths(area.PATHS)

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from experiments.analysis_api import project_analysis_view
 from experiments.api import openapi, views
 from experiments.compare import api as compare_views
 from experiments.diagnostics import api as diagnostics_views
@@ -16,6 +17,7 @@ urlpatterns = [
     path("runs/<int:run_id>/receipts", views.run_receipts, name="api-run-receipts"),
     path("projects", views.projects_list, name="api-projects"),
     path("projects/<str:name>/runs", views.project_runs, name="api-project-runs"),
+    path("projects/<str:name>/analysis", project_analysis_view, name="api-project-analysis"),
     # Baselines and comparisons (experiments.compare.api)
     path("runs/<int:run_id>/compare", compare_views.run_compare, name="api-run-compare"),
     path("projects/<str:name>/baseline", compare_views.project_baseline, name="api-project-baseline"),
