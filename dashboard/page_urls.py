@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from dashboard.views import projects, runs, sdk, series
+from dashboard.views import analysis, projects, runs, sdk, series
 from experiments.compare import pages as compare
 from experiments.media.pages import run_checkpoint_download, run_media
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("sdk/<str:filename>", sdk.wheel_file, name="sdk-wheel"),
     path("projects/<str:name>/", projects.project_detail, name="project"),
     path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
+    path("projects/<str:name>/analysis/", analysis.analysis_page, name="analysis"),
+    path("projects/<str:name>/analysis/data.json", analysis.analysis_data, name="analysis-data"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),
     path("runs/<int:run_id>/series.json", series.run_series, name="run-series"),
     # Baselines and comparisons (experiments.compare.pages)
