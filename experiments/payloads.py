@@ -189,6 +189,18 @@ def check_project_name(value: Any, where: str = "project") -> str:
     return name
 
 
+def check_project_ref(value: Any, where: str = "project") -> str:
+    """A project to log to: a name (the sender's own project), or ``entity/name`` (a
+    team's slug or a user's name, then the project's name; issue #15)."""
+    if type(value) is str and value.count("/") == 1:
+        entity, _, name = value.partition("/")
+        entity = entity.strip()
+        if not entity or any(c.isspace() for c in entity) or len(entity) > 150:
+            raise ApiError(f"the entity before '/' must be a team or user name; got {value[:60]!r}", where)
+        return f"{entity}/{check_project_name(name, where)}"
+    return check_project_name(value, where)
+
+
 def is_routable_project_name(name: str) -> bool:
     """Whether a stored project name has pages (names from before the check may not)."""
     try:
@@ -274,7 +286,7 @@ def opt_time(data: dict, name: str) -> float | None:
 def parse_run_start(data: Any) -> RunStart:
     data = _obj(data)
     return RunStart(
-        project=check_project_name(data.get("project")),
+        project=check_project_ref(data.get("project")),
         name=_opt_str(data, "name", 200).strip(),
         group=_opt_str(data, "group", 200).strip(),
         tags=_tags(data.get("tags")),

@@ -9,7 +9,7 @@ from typing import Any
 
 from experiments.directions import metric_direction
 from experiments.errors import ApiError
-from experiments.payloads import check_project_name
+from experiments.payloads import check_project_ref
 from tuning import conf
 from tuning.entrypoints import refusal
 from tuning.errors import SpecError
@@ -108,7 +108,7 @@ def parse_sweep(body: Any) -> dict[str, Any]:
         if value is not None and type(value) is not kind:
             raise SpecError(f"must be {_KIND_NAMES[kind]}, got {value!r}", field)
     try:  # the rule every project name follows (routable in URLs)
-        project = check_project_name(body["project"])
+        project = check_project_ref(body["project"])
     except ApiError as exc:
         raise SpecError(exc.message, "project") from None
     objective = body["objective"]
