@@ -108,3 +108,27 @@ def fmt_value(key: str, value: Any) -> str:
     if is_bytes_key(key) and isinstance(value, int | float) and not isinstance(value, bool):
         return fmt_bytes(value)
     return fmt_number(value)
+
+
+_TRACEBACK_HEAD = "Traceback"  # "Traceback (most recent call last):"
+
+
+def error_summary(error: str, limit: int = 200) -> str:
+    """What a run's or a trial's error says in one line: a traceback's exception (its last
+    lines, ``ValueError: lr must be positive``), else the error's first line."""
+    text = error.strip()
+    if not text:
+        return ""
+    lines = text.splitlines()
+    if any(line.startswith(_TRACEBACK_HEAD) for line in lines):
+        # The exception follows the last indented line (a frame's source or position)
+        # or the traceback's head.
+        tail: list[str] = []
+        for line in reversed(lines):
+            if line.startswith((" ", "\t", _TRACEBACK_HEAD)):
+                break
+            tail.append(line.strip())
+        summary = " ".join(t for t in reversed(tail) if t) or lines[-1].strip()
+    else:
+        summary = lines[0].strip()
+    return summary if len(summary) <= limit else summary[: limit - 1] + "…"

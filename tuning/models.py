@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from experiments.formatting import error_summary as _error_summary
 from experiments.jsonstore import ExactJSONEncoder
 from experiments.models import ApiKey, Project, Run
 
@@ -89,28 +90,9 @@ class Sweep(models.Model):
         return self.status in (SweepStatus.RUNNING, SweepStatus.STOPPING)
 
 
-_TRACEBACK_HEAD = "Traceback"  # "Traceback (most recent call last):"
-
-
-def error_summary(error: str, limit: int = 200) -> str:
-    """What a trial's error says in one line: a traceback's exception (its last lines,
-    ``ValueError: lr must be positive``), else the error's first line."""
-    text = error.strip()
-    if not text:
-        return ""
-    lines = text.splitlines()
-    if any(line.startswith(_TRACEBACK_HEAD) for line in lines):
-        # The exception follows the last indented line (a frame's source or position)
-        # or the traceback's head.
-        tail: list[str] = []
-        for line in reversed(lines):
-            if line.startswith((" ", "\t", _TRACEBACK_HEAD)):
-                break
-            tail.append(line.strip())
-        summary = " ".join(t for t in reversed(tail) if t) or lines[-1].strip()
-    else:
-        summary = lines[0].strip()
-    return summary if len(summary) <= limit else summary[: limit - 1] + "…"
+# The error's one-line summary is shared with the run page's diagnosis (a run that
+# failed before logging anything): it lives in experiments.formatting.
+error_summary = _error_summary
 
 
 class TrialState(models.TextChoices):

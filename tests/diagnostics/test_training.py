@@ -130,6 +130,7 @@ def test_overfitting_of_a_wide_mlp_on_100_digits_says_where_to_stop(sdk, digits)
     assert finding.evidence["rise_pct"] == pytest.approx(100 * rise, rel=1e-2)
     assert finding.evidence["train_recent"] < finding.evidence["train_at_best"]  # training still improves
     assert finding.remedies[0].startswith(f"Early stopping at step {steps[best]}")
+    assert "saved no checkpoint" in finding.remedies[0]  # none was: no checkpoint step named
     assert any("weight decay" in r.lower() for r in finding.remedies)
     assert finding.marks == [{"step": steps[best], "label": "early stop here"}]
     assert "divergence" not in found and "underfitting" not in found

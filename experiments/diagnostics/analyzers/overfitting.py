@@ -1,5 +1,15 @@
 """Overfitting: validation loss past its minimum and rising for several evaluations
-while the training loss still falls, or a train/validation gap that keeps growing."""
+while the training loss still falls, or a train/validation gap that keeps growing.
+
+Severity follows the size of the effect, not only its sign: a validation loss that rose
+189% from 0.016 to 0.046 gave back under 3% of what training won (it started near 1.1),
+and with validation accuracy flat at 98% it costs nothing yet: a note (info), not a
+critical finding. It is a warning once it gives back a real share of the progress, and
+critical when it gives back a large share and the validation accuracy (when logged)
+falls too.
+
+The remedy names a checkpoint step only where the run saved a checkpoint; otherwise it
+names the best step and says how to keep that model next time."""
 
 from __future__ import annotations
 
@@ -36,6 +46,8 @@ class Overfitting(Analyzer):
         "patience": 3,
         "min_rise": 0.1,
         "critical_rise": 0.5,
+        "note_given_back": 0.05,
+        "critical_given_back": 0.25,
         "acc_drop": 0.02,
         "gap_min": 0.5,
         "gap_growth": 1.5,
@@ -44,7 +56,9 @@ class Overfitting(Analyzer):
         "min_evals": "validation points needed before judging",
         "patience": "evaluations after the best one that must all be worse",
         "min_rise": "the validation loss must have risen this fraction above its minimum",
-        "critical_rise": "a rise of this fraction or more is critical",
+        "critical_rise": "a rise of this fraction or more is critical (with critical_given_back)",
+        "note_given_back": "a rise that gives back less than this fraction of the loss's fall is only a note",
+        "critical_given_back": "critical when the rise gives back this fraction of the loss's fall or more",
         "acc_drop": "with accuracy only: the drop below its best (absolute) that counts",
         "gap_min": "growing gap: (val - train) / val at the end must be at least this",
         "gap_growth": "growing gap: the gap must have grown this many times over the last third",
@@ -112,27 +126,32 @@ class Overfitting(Analyzer):
             }
             train_text = f", while {train_key} fell from {stats.fmt(train[best])} to {stats.fmt(train[-1])}"
             keys.append(train_key)
-        severity = (
-            FindingSeverity.CRITICAL if loss and rise >= limits["critical_rise"] else FindingSeverity.WARNING
-        )
         how = f"rose {stats.pct(rise)}" if loss else f"fell {stats.fmt(rise)}"
+        severity, size_text = FindingSeverity.WARNING, ""
+        if loss:
+            severity, size_text = self._severity(run, values, best, recent, rise, evidence, limits)
         checkpoint = self._checkpoint_near(run, best_step)
         stop = (
-            f"Early stopping at step {best_step} (best {key} {stats.fmt(values[best])}), patience "
-            f"~{patience} evaluations; keep the model from that step"
-            + (
-                f": your checkpoint at step {checkpoint} is the one to use."
-                if checkpoint is not None
-                else "."
-            )
+            f"Early stopping at step {best_step} (best {key} {stats.fmt(values[best])}), "
+            f"patience ~{patience} evaluations"
         )
+        if checkpoint is None:
+            stop += (
+                f". This run saved no checkpoint at or before step {best_step}: save one at each evaluation "
+                "(tracker.save_checkpoint(model, step=step, metrics={...})) to keep the best model."
+            )
+        elif checkpoint == best_step:
+            stop += f"; use your checkpoint at step {checkpoint}."
+        else:
+            stop += f"; your newest checkpoint before it is at step {checkpoint}."
+        evidence["checkpoint_step"] = checkpoint
         return Finding(
             kind="overfitting",
             severity=severity,
             title=f"Overfitting since step {best_step}",
             summary=(
                 f"{key} was best at step {best_step} ({stats.fmt(values[best])}) and {how} over the "
-                f"{len(after)} evaluations since{train_text}."
+                f"{len(after)} evaluations since{train_text}.{size_text}"
             ),
             explanation=EXPLANATION,
             remedies=[stop, *REMEDIES_TAIL],
@@ -142,6 +161,40 @@ class Overfitting(Analyzer):
             keys=keys,
             marks=[{"step": best_step, "label": "early stop here"}],
         )
+
+    def _severity(self, run, values, best, recent, rise, evidence, limits) -> tuple[str, str]:
+        """How much the rise matters: the share of the loss's fall it gave back (from the
+        highest value before the minimum) and, when a validation accuracy is logged, how far
+        that fell from its best. Adds both to ``evidence``; returns (severity, a sentence)."""
+        peak = float(np.max(values[: best + 1]))
+        fall = peak - float(values[best])
+        given_back = (recent - float(values[best])) / fall if fall > 0 else 1.0
+        evidence["given_back_pct"] = stats.rounded(100 * given_back, 3)
+        acc_flat, acc_text = False, ""
+        acc = run.curve(run.val_acc) if run.val_acc else None
+        if acc is not None and len(acc.finite) >= 2:
+            acc_values = acc.finite.value
+            acc_best = float(np.max(acc_values))
+            acc_recent = stats.median(acc_values[-min(3, len(acc_values)) :])
+            acc_drop = acc_best - acc_recent
+            acc_flat = acc_drop < limits["acc_drop"]
+            evidence |= {
+                "acc_metric": run.val_acc,
+                "acc_best": stats.rounded(acc_best),
+                "acc_recent": stats.rounded(acc_recent),
+            }
+            acc_text = (
+                f" {run.val_acc} stayed at {stats.fmt(acc_recent)} (best {stats.fmt(acc_best)})"
+                if acc_flat
+                else f" {run.val_acc} fell from {stats.fmt(acc_best)} to {stats.fmt(acc_recent)}"
+            )
+        share = f" The rise gives back {stats.pct(given_back)} of the fall from {stats.fmt(peak)}"
+        if given_back < limits["note_given_back"] or acc_flat:
+            text = share + (f" and{acc_text}" if acc_text else "") + ": worth knowing, not costing much yet."
+            return FindingSeverity.INFO, text
+        if rise >= limits["critical_rise"] and given_back >= limits["critical_given_back"]:
+            return FindingSeverity.CRITICAL, share + (f" and{acc_text}." if acc_text else ".")
+        return FindingSeverity.WARNING, share + (f" and{acc_text}." if acc_text else ".")
 
     def _checkpoint_near(self, run: RunData, step: int) -> int | None:
         """The step of the run's newest checkpoint at or before ``step``, if any."""
