@@ -10,7 +10,10 @@ SPEC.json holds ``entry_point``, ``allowed_modules`` (the worker's
 ``TUNING_ENTRY_POINT_MODULES``), ``run_id``, ``project``, ``config``, ``parent_pid`` and
 ``result`` (where to write the outcome); the server URL and API key come in the usual
 ``TRACKER_SERVER`` / ``TRACKER_API_KEY`` variables. The outcome file holds ``value``,
-``error`` (a traceback), ``stopped`` and the peak GPU memory.
+``error`` (a traceback), ``stopped`` and the peak GPU memory. A ``returned`` file beside
+it, written the moment the entry point returns (before the run's last points are sent),
+tells the supervisor that no report can follow: a pruner's verdict on the last report
+must not prune a trial that has already done all its work.
 """
 
 from __future__ import annotations
@@ -99,6 +102,11 @@ def _gpu_peaks() -> dict[str, int | None]:
         return {"peak_gpu_bytes": None, "peak_gpu_reserved_bytes": None}
 
 
+def returned_marker(result: Path) -> Path:
+    """The file that says the trial's entry point has returned (its content: the time)."""
+    return result.with_name("returned")
+
+
 def _write(path: Path, outcome: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(outcome, allow_nan=False))
@@ -137,7 +145,11 @@ def main(spec_path: str) -> int:
     started = time.monotonic()
     try:
         with run:
-            value = _as_value(function(dict(spec["config"]), run))
+            returned = function(dict(spec["config"]), run)
+            # Before finish() sends the last points: the supervisor may see the last
+            # report only now, and must know that nothing follows it.
+            returned_marker(result_path).write_text(repr(time.time()))
+            value = _as_value(returned)
             outcome["entry_seconds"] = time.monotonic() - started
             if value is not None and not math.isfinite(value):
                 outcome["error"] = f"the entry point returned {value}"

@@ -36,6 +36,7 @@ from experiments.queries import metric_history
 from tuning import conf, services
 from tuning.entrypoints import refusal
 from tuning.models import Sweep, Trial, TrialState
+from tuning.runner import returned_marker
 from tuning.samplers import build_pruner, build_sampler
 from tuning.space import parse_space, sample_config
 from tuning.storage import open_study
@@ -50,6 +51,8 @@ class Watch:
     intermediate: list[list[Any]] = field(default_factory=list)  # [run step, value or None]
     last_step: int | None = None
     pruned_at: int | None = None
+    pruned_wall: float | None = None  # time.time() of the prune request
+    kept_last: bool = False  # the pruner's verdict came at the last report: ignored
     stopped: bool = False  # the sweep was stopped or deleted
     lost: bool = False  # someone else declared the trial lost
     timed_out: bool = False
@@ -169,8 +172,14 @@ def _step(
     if fresh:
         should_prune = _report(otrial, fresh, watch, prune)
         services.trial_record_intermediate(trial_id=trial.pk, intermediate=watch.intermediate)
-        if should_prune and watch.pruned_at is None and exited is None:
+        if should_prune and watch.pruned_at is None and _returned_at(trial) is not None:
+            # The entry point has returned: this was the trial's last report, and its work
+            # is done. Pruning now would throw a complete result away and save nothing.
+            watch.kept_last = True
+            logger.info("trial %s of sweep %s: not pruned at its last report", otrial.number, sweep.pk)
+        elif should_prune and watch.pruned_at is None and exited is None:
             watch.pruned_at = len(watch.intermediate) - 1
+            watch.pruned_wall = time.time()
             services.run_request_stop(run_id=trial.run_id)
             watch.stop_deadline = time.monotonic() + conf.stop_timeout()
             logger.info("trial %s of sweep %s pruned at step %s", otrial.number, sweep.pk, watch.pruned_at)
@@ -245,8 +254,26 @@ def _exit_reason(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _decide(watch: Watch, code: int, outcome: dict, directory: Path) -> tuple[str, float | None, str, str]:
-    """(state, value, error, note) of an ended trial."""
+def _returned_at(trial: Trial) -> float | None:
+    """When the trial's entry point returned (the runner's marker), or None if not yet."""
+    try:
+        return float(returned_marker(trial_dir(trial.pk) / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _decide(
+    watch: Watch, code: int, outcome: dict, directory: Path, returned_at: float | None = None
+) -> tuple[str, float | None, str, str]:
+    """(state, value, error, note) of an ended trial. A prune requested after the entry
+    point had returned (the last report, seen late) does not count: the trial is complete."""
+    if (
+        watch.pruned_at is not None
+        and returned_at is not None
+        and watch.pruned_wall is not None
+        and returned_at <= watch.pruned_wall
+    ):
+        watch.pruned_at, watch.kept_last = None, True
     last = next((v for _, v in reversed(watch.intermediate) if v is not None), None)
     if watch.timed_out:
         return (
@@ -314,7 +341,7 @@ def run_trial(trial: Trial, index: int) -> str:
     # loop noticed: the training ended early, so its value is not a complete result.
     asked = Run.objects.filter(pk=trial.run_id, stop_requested=True).exists()
     watch.stopped = watch.stopped or (watch.pruned_at is None and (outcome.get("stopped") or asked))
-    state, value, error, note = _decide(watch, code, outcome, directory)
+    state, value, error, note = _decide(watch, code, outcome, directory, _returned_at(trial))
     if watch.lost:
         state, error = TrialState.FAILED, "declared lost while running (heartbeat too late)"
     else:
