@@ -323,7 +323,7 @@ def parse(query: str) -> Any:
 # --- JSON values as SQL ---------------------------------------------------------------
 
 
-class _JSONAs(Func):
+class JSONAs(Func):
     """A config/summary value at a path, as a SQL number or text; NULL when the stored
     value has another JSON type (so ``config.lr > 1`` never matches the string "2")."""
 
@@ -331,18 +331,30 @@ class _JSONAs(Func):
 
     def __init__(self, column: str, path: list[str], want: str):
         self.path, self.want = path, want
-        output = FloatField() if want == "number" else TextField()
+        output = TextField() if want == "text" else FloatField()
         super().__init__(F(column), output_field=output)
 
     def as_sqlite(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
         path = compile_json_path(self.path)
+        if self.want == "sortable":  # booleans as 0/1: the runs table orders them with numbers
+            sql = (
+                f"CASE json_type({column}, %s) WHEN 'integer' THEN json_extract({column}, %s) "
+                f"WHEN 'real' THEN json_extract({column}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
+            )
+            return sql, (*params, path, *params, path, *params, path)
         types = "('integer', 'real')" if self.want == "number" else "('text')"
         sql = f"CASE WHEN json_type({column}, %s) IN {types} THEN json_extract({column}, %s) END"
         return sql, (*params, path, *params, path)
 
     def as_postgresql(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
+        if self.want == "sortable":
+            sql = (
+                f"CASE jsonb_typeof({column} #> %s) WHEN 'number' THEN ({column} #>> %s)::double precision "
+                f"WHEN 'boolean' THEN CASE WHEN ({column} #>> %s) = 'true' THEN 1.0 ELSE 0.0 END END"
+            )
+            return sql, (*params, self.path, *params, self.path, *params, self.path)
         kind = "number" if self.want == "number" else "string"
         cast = "::double precision" if self.want == "number" else ""
         sql = f"CASE WHEN jsonb_typeof({column} #> %s) = '{kind}' THEN ({column} #>> %s){cast} END"
@@ -452,10 +464,10 @@ class _Compiler:
             equal = Q(_JSONEquals(field.kind, path, literal))
             return equal if op == "=" else ~equal
         if token.kind == "number":
-            number = _JSONAs(field.kind, path, "number")
+            number = JSONAs(field.kind, path, "number")
             return self.order(number, op, token.value, column)
         if token.kind in ("string", "ident", "date", "duration"):
-            text = _JSONAs(field.kind, path, "text")
+            text = JSONAs(field.kind, path, "text")
             if op in ORDER_OPS:
                 raise self.error(f"{field.kind}.{field.name} {op} needs a number, got {token.text!r}", column)
             return self.text(text, op, str(token.value if token.kind == "string" else token.text), column)

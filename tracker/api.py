@@ -28,9 +28,26 @@ class Api:
     def projects(self) -> list[dict[str, Any]]:
         return list(self._get("/api/v1/projects")["projects"])
 
-    def runs(self, project: str) -> list[RunView]:
-        """The project's runs, newest first."""
-        return [RunView(self, data) for data in self._get(project_path(project))["runs"]]
+    def runs(
+        self, project: str, q: str = "", *, order: str = "-created", limit: int | None = None
+    ) -> list[RunView]:
+        """The project's runs matching ``q`` (the filter language of the runs table, e.g.
+        ``"config.lr > 1e-3 and val/acc.max >= 0.95"``), ordered by ``order`` (``created``,
+        ``name``, ``id`` or a metric such as ``-val/acc.max``; ``-`` for descending), at
+        most ``limit`` of them. The server answers in pages; this reads them all. A wrong
+        query raises TrackerError naming the column."""
+        runs: list[RunView] = []
+        offset: int | None = 0
+        while offset is not None and (limit is None or len(runs) < limit):
+            params = {"order": order, "offset": offset}
+            if q:
+                params["q"] = q
+            if limit is not None:
+                params["limit"] = min(limit - len(runs), 1000)
+            page = self._get(f"{project_path(project)}?{urlencode(params)}")
+            runs.extend(RunView(self, data) for data in page["runs"])
+            offset = page.get("next_offset")
+        return runs
 
     def run(self, run_id: int) -> RunView:
         return RunView(self, self._get(run_path(run_id)))

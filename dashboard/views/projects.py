@@ -1,5 +1,6 @@
 """Projects list and a project's runs table."""
 
+import dataclasses
 import json
 import math
 from typing import NamedTuple
@@ -14,7 +15,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from experiments.api.http import checked, page_json
+from experiments.directions import project_overrides
 from experiments.errors import ApiError
+from experiments.filters import FilterError, filter_runs
 from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_bad
 from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import project_named_or_404, runs_visible_to
@@ -59,13 +62,22 @@ def _column_choice(params: QueryDict) -> tuple[list[str] | None, list[str] | Non
 def project_detail(request: HttpRequest, name: str) -> HttpResponse:
     project = project_named_or_404(request.user, name)
     config_keys, metric_keys = _column_choice(request.GET)
+    query = request.GET.get("q", "").strip()
+    runs = runs_visible_to(request.user).filter(project=project)
+    filter_error = None
+    try:
+        runs = filter_runs(runs, query, project_overrides(project)) if query else runs
+    except FilterError as error:
+        filter_error, runs = error, runs.none()
     table = runs_table(
         project=project,
-        runs=runs_visible_to(request.user).filter(project=project),
+        runs=runs,
         config_keys=config_keys,
         metric_keys=metric_keys,
         sort=request.GET.get("sort", "-created"),
+        offset=parse_int(request.GET.get("offset"), "offset", maximum=2**53) or 0,
     )
+    table = dataclasses.replace(table, query=query)
     page_data = {
         "project": project.name,
         "wsPath": f"/ws/projects/{project.pk}/",
@@ -80,6 +92,8 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         # Where the column menu files keys that arrive live (the rest go to "other").
         "internalGroups": [[group, list(prefixes)] for group, _label, prefixes in INTERNAL_GROUPS],
         "maxRowsPerRequest": MAX_ROWS_PER_REQUEST,
+        "query": query,
+        "paged": table.offset > 0 or table.total > len(table.rows),
     }
     rows_html = _rows_html(table.rows, table.config_keys, table.metric_keys, table.sort)
     context = {
@@ -89,8 +103,36 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "rows_html": mark_safe("\n".join(rows_html)),  # every value went through the fragment's autoescape
         "n_columns": 5 + len(table.config_keys) + 2 * len(table.metric_keys),
         "page_data": page_data,
+        "query": query,
+        "filter_error": filter_error,
+        "filter_caret": " " * (filter_error.column - 1) + "^" if filter_error else "",
+        "pager": _pager(request, table),
     }
-    return render(request, "projects/detail.html", context)
+    return render(request, "projects/detail.html", context, status=400 if filter_error else 200)
+
+
+def _pager(request: HttpRequest, table: RunsTable) -> dict | None:
+    """Links to the previous and next page of the table, keeping the rest of the URL;
+    None when every run fits on one page."""
+    if table.offset == 0 and table.total <= table.limit:
+        return None
+
+    def url(offset: int) -> str:
+        params = request.GET.copy()
+        params.pop("offset", None)
+        if offset:
+            params["offset"] = str(offset)
+        return "?" + params.urlencode()
+
+    last = table.offset + len(table.rows)
+    more = last < table.total
+    return {
+        "first": table.offset + 1 if table.rows else 0,
+        "last": last,
+        "total": table.total,
+        "prev": url(max(0, table.offset - table.limit)) if table.offset else "",
+        "next": url(table.offset + table.limit) if more else "",
+    }
 
 
 def _run_ids(params: QueryDict) -> list[int]:
@@ -115,8 +157,13 @@ def project_rows(request: HttpRequest, name: str) -> dict:
     config_keys, metric_keys = _column_choice(request.GET)
     config_keys, metric_keys = config_keys or [], metric_keys or []
     sort = valid_sort(request.GET.get("sort", "-created"))
+    runs = runs_visible_to(request.user).filter(project=project, pk__in=run_ids)
+    try:  # runs that no longer match the page's filter come back in "gone"
+        runs = filter_runs(runs, request.GET.get("q", "").strip(), project_overrides(project))
+    except FilterError as error:
+        raise ApiError(str(error), "q") from None
     update = runs_table_rows(
-        runs=runs_visible_to(request.user).filter(project=project, pk__in=run_ids),
+        runs=runs,
         config_keys=config_keys,
         metric_keys=metric_keys,
         sort=sort,
@@ -126,7 +173,8 @@ def project_rows(request: HttpRequest, name: str) -> dict:
         {"run": row.run.pk, "status": row.run.status, "html": row_html}
         for row, row_html in zip(update.rows, html, strict=True)
     ]
-    return {"rows": rows, "config_keys": update.config_keys, "metric_keys": update.metric_keys}
+    gone = sorted(set(run_ids) - {row["run"] for row in rows})
+    return {"rows": rows, "gone": gone, "config_keys": update.config_keys, "metric_keys": update.metric_keys}
 
 
 def _sort_url(table: RunsTable, key: str, first: str) -> str:
@@ -138,6 +186,8 @@ def _sort_url(table: RunsTable, key: str, first: str) -> str:
     else:
         sort = first
     params = [("cols", "1"), *(("c", k) for k in table.config_keys), *(("m", k) for k in table.metric_keys)]
+    if table.query:
+        params.append(("q", table.query))
     return "?" + urlencode([*params, ("sort", sort)])
 
 

@@ -237,16 +237,43 @@ PATHS = {
     },
     "/projects/{name}/runs": {
         "get": {
-            "summary": "A project's runs, newest first",
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "summary": "A project's runs matching a query, one page (newest first by default)",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "q",
+                    "in": "query",
+                    "description": "The filter language: config.lr > 1e-3 and val/acc.max >= 0.95 ...",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "order",
+                    "in": "query",
+                    "description": "a run field (created, name, id) or a metric (-val/acc.max)",
+                    "schema": {"type": "string", "default": "-created"},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            ],
             "responses": {
                 "200": {
                     "description": "Runs",
                     **json_content(
-                        {"type": "object", "properties": {"runs": {"type": "array", "items": _RUN}}}
+                        {
+                            "type": "object",
+                            "properties": {
+                                "runs": {"type": "array", "items": _RUN},
+                                "total": {"type": "integer"},
+                                "next_offset": {"type": ["integer", "null"]},
+                            },
+                        }
                     ),
                 },
-                **errors(401, 404),
+                **errors(400, 401, 404),
             },
         }
     },

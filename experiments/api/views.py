@@ -8,8 +8,9 @@ from experiments import services
 from experiments.api.http import api_view
 from experiments.api.serializers import run_dict, series_dict
 from experiments.errors import ApiError, NotFound
-from experiments.payloads import parse_batch, parse_dropped, parse_run_end, parse_run_start
+from experiments.payloads import parse_batch, parse_dropped, parse_int, parse_run_end, parse_run_start
 from experiments.queries import metric_history
+from experiments.runsearch import runs_page
 from experiments.selectors import MEMBER, project_named, projects_visible_to, run_metrics, runs_visible_to
 
 
@@ -117,8 +118,20 @@ def project_runs(request: HttpRequest, user, name: str) -> dict:
     project = project_named(user, name)
     if project is None:
         raise NotFound(f"project {name!r} does not exist or is not yours", "project")
-    runs = runs_visible_to(user).filter(project=project).order_by("-created_at")
-    return {"runs": [run_dict(r, request) for r in runs]}
+    params = request.GET
+    page = runs_page(
+        project,
+        runs_visible_to(user).filter(project=project),
+        q=params.get("q", "").strip(),
+        order=params.get("order", "-created").strip(),
+        limit=parse_int(params.get("limit"), "limit", minimum=1, maximum=2**53),
+        offset=parse_int(params.get("offset"), "offset", maximum=2**53) or 0,
+    )
+    return {
+        "runs": [run_dict(r, request) for r in page.runs],
+        "total": page.total,
+        "next_offset": page.next_offset,
+    }
 
 
 @api_view(("GET",), allow_session=True)

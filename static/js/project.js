@@ -122,7 +122,8 @@
 
   function updateCounts() {
     const box = document.getElementById("status-counts");
-    if (!box) return;
+    // One page of many: the server's counts cover every page; rows on screen do not.
+    if (!box || page.paged) return;
     const rows = tableRows();
     const counts = new Map();
     rows.forEach((row) => counts.set(row.dataset.status, (counts.get(row.dataset.status) || 0) + 1));
@@ -266,6 +267,11 @@
   }
 
   function applyRows(body) {
+    // Runs that no longer match the page's filter (a status changed, a metric moved).
+    for (const id of body.gone || []) {
+      const old = rowOf(id);
+      if (old) old.remove();
+    }
     for (const item of body.rows) {
       const fresh = rowFromHtml(item.html);
       if (!fresh) continue;
@@ -310,6 +316,7 @@
     page.configKeys.forEach((k) => query.append("c", k));
     page.metricKeys.forEach((k) => query.append("m", k));
     query.append("sort", page.sort);
+    if (page.query) query.append("q", page.query);
     const response = await getResponse(`${page.rowsUrl}?${query}`, "application/json");
     applyRows(await response.json());
   }
