@@ -174,7 +174,7 @@ def test_the_tensor_form_that_tf2_writes_is_read_too(sdk, tmp_path):
     assert histogram.data["edges"][0] == 0 and histogram.data["edges"][-1] == 99
 
 
-def test_a_folder_without_event_files_is_refused_with_its_name(sdk, tmp_path, capsys):
+def test_a_folder_without_event_files_is_refused_with_its_name(db, tmp_path, capsys):
     from tracker.cli import main
 
     assert main(["import", "tensorboard", str(tmp_path)]) == 2

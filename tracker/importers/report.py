@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Report:
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> how many
     failed: list[str] = field(default_factory=list)  # runs that could not be imported, with why
     run_urls: list[str] = field(default_factory=list)
+    # project -> {tag: run} as listed once per import (how runs imported before are found)
+    known_runs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count ``count`` things left out for ``reason`` (one line each in the report)."""

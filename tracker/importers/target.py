@@ -111,14 +111,20 @@ class Target:
     # -- the run --------------------------------------------------------------------
 
     def _find(self) -> dict[str, Any] | None:
-        try:
-            runs = self.client.request("GET", project_path(self.source.project))["runs"]
-        except RequestFailed as exc:
-            if exc.status == 404:
-                return None
-            raise
-        found = [run for run in runs if self.source.identity in (run.get("tags") or [])]
-        return min(found, key=lambda run: run["id"]) if found else None
+        """The run an earlier import made from this source (the oldest, if several)."""
+        known = self.report.known_runs.get(self.source.project)
+        if known is None:  # one listing per project and import, not one per run
+            try:
+                runs = self.client.request("GET", project_path(self.source.project))["runs"]
+            except RequestFailed as exc:
+                if exc.status != 404:
+                    raise
+                runs = []
+            known = self.report.known_runs[self.source.project] = {}
+            for run in sorted(runs, key=lambda run: -run["id"]):
+                for tag in run.get("tags") or []:
+                    known[tag] = run
+        return known.get(self.source.identity)
 
     def _tags(self) -> list[str]:
         tags = [self.source.identity]
@@ -152,6 +158,7 @@ class Target:
         if found is None:
             self.run = self._post("/api/v1/runs", body)
             self.created = self.changed = True
+            self.report.known_runs.setdefault(source.project, {})[source.identity] = self.run
         else:
             self.run = found
             stale_config = any(
