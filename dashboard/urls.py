@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("experiments.api.urls")),
     path("", include("mlflow_api.urls")),  # MLflow-compatible API: api/2.0/mlflow/, ajax-api/, mlflow-artifacts/
     path("", include("tuning.urls")),
+    path("", include("teams.urls")),
     path("", include("alerts.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

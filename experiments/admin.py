@@ -17,6 +17,7 @@ from experiments.models import (
     Run,
 )
 from experiments.selectors import ADMIN, MEMBER, OWNER, has_role, projects_visible_to, projects_with_role
+from teams.audit import audit_record
 
 # A project filter in a list offers only the projects of the rows the user may see.
 PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
@@ -139,6 +140,15 @@ class RunAdmin(VisibleToStaff, admin.ModelAdmin):
     readonly_fields = ("created_at", "heartbeat_at", "points_count", "dropped_points")
     inlines = [MetricInline]
     actions = ["request_stop"]
+
+    def delete_model(self, request: HttpRequest, obj: Run) -> None:
+        audit_record("run.delete", project=obj.project, target=obj.name, run=obj.pk)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for run in queryset.select_related("project"):
+            audit_record("run.delete", project=run.project, target=run.name, run=run.pk)
+        super().delete_queryset(request, queryset)
 
     @admin.action(description="Ask the selected runs to stop (tracker.should_stop() turns true)")
     def request_stop(self, request, queryset) -> None:

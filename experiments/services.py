@@ -16,6 +16,7 @@ from experiments.errors import ApiError, NotFound
 from experiments.models import BatchReceipt, Metric, Project, Run, RunStatus
 from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_stored_size
 from experiments.selectors import MEMBER, VIEWER, require_role, runs_visible_to
+from teams.audit import audit_record
 
 
 def run_get_for_user(user: AbstractBaseUser, run_id: int, minimum: str = VIEWER) -> Run:
@@ -136,6 +137,7 @@ def _run_create(project: Project, start: RunStart, now) -> Run:
     )
     _run_save(run)
     events.emit(run, {"type": "created"})
+    audit_record("run.create", project=project, target=run.name, run=run.pk)
     return run
 
 

@@ -24,6 +24,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from experiments.models import ApiKey, Run, RunStatus
+from teams.audit import audit_record
 from tuning import conf, signals
 from tuning.entrypoints import refusal
 from tuning.errors import SpecError
@@ -108,6 +109,7 @@ def _sweep_start_locked(*, sweep_id: int) -> Sweep:
     sweep.activity_at = now
     sweep.save(update_fields=["status", "started_at", "finished_at", "error", "activity_at"])
     _enqueue(sweep.pk, min(sweep.parallelism - counts.running, remaining))
+    audit_record("sweep.start", project=sweep.project, target=sweep.name)
     return sweep
 
 
@@ -123,6 +125,7 @@ def sweep_stop(*, sweep: Sweep) -> Sweep:
     sweep.status = SweepStatus.STOPPING if running else SweepStatus.STOPPED
     sweep.finished_at = None if running else timezone.now()
     sweep.save(update_fields=["status", "finished_at"])
+    audit_record("sweep.stop", project=sweep.project, target=sweep.name)
     return sweep
 
 

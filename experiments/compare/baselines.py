@@ -11,6 +11,7 @@ from django.utils import timezone
 from experiments.errors import ApiError, NotFound
 from experiments.models import Baseline, Project, Run
 from experiments.selectors import project_named, runs_visible_to
+from teams.audit import audit_record
 
 
 def project_get_for_user(user: AbstractBaseUser, name: str) -> Project:
@@ -67,6 +68,7 @@ def baseline_set(
     if current is not None:
         current.replaced_at = now
         current.save(update_fields=["replaced_at"])
+    audit_record("baseline.set", project=project, target=run.name if run is not None else f"group {group}")
     return Baseline.objects.create(
         project=project,
         run=run,
@@ -86,6 +88,7 @@ def baseline_clear(*, project: Project) -> Baseline | None:
     if current is not None:
         current.replaced_at = timezone.now()
         current.save(update_fields=["replaced_at"])
+        audit_record("baseline.clear", project=project, target=current.label)
     return current
 
 

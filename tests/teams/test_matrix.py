@@ -56,11 +56,17 @@ def _open_api(p: Persona) -> str:
     return "ok"
 
 
+def _revoker(p: Persona) -> str:
+    """Revoking olivia's key: olivia may; to anyone else the key does not exist."""
+    return "ok" if p.name == "owner" else "404"
+
+
 # Route pattern (as walked) -> spec; {run}, {project}, {sweep}, {checkpoint} filled in.
 SPEC: dict[str, Spec] = {
     # --- pages -------------------------------------------------------------------------
     "": Spec("/", target=None, open=_signed_in),
     "start/": Spec("/start/", target=None, open=_signed_in),
+    "favicon.ico": Spec("/favicon.ico", target=None, public=True),
     "sdk/simple/": Spec("/sdk/simple/", target=None, public=True),
     "sdk/simple/<str:name>/": Spec("/sdk/simple/tracker/", target=None, public=True),
     "sdk/<str:filename>": Spec("/sdk/nothing-here.whl", target=None, public=True, allowed="404"),
@@ -88,6 +94,15 @@ SPEC: dict[str, Spec] = {
     ),
     "sweeps/<int:sweep_id>/": Spec("/sweeps/{sweep}/", target="sweep"),
     "sweeps/<int:sweep_id>/data.json": Spec("/sweeps/{sweep}/data.json", target="sweep"),
+    # --- teams and keys (teams.urls) --------------------------------------------------------
+    "keys/": Spec("/keys/", target=None, open=_signed_in),
+    "keys/<int:key_id>/revoke/": Spec("/keys/{key}/revoke/", method=POST, target=None, open=_revoker),
+    "teams/": Spec("/teams/", target=None, open=_signed_in),
+    "teams/join/<str:token>/": Spec("/teams/join/not-a-token/", target=None, public=True, allowed="404"),
+    "teams/<slug:slug>/": Spec("/teams/vision/", target="team"),
+    "projects/<str:name>/settings/": Spec(
+        "/projects/{project}/settings/", target="project", needs=Role.ADMIN
+    ),
     # --- the API -------------------------------------------------------------------------
     "api/v1/openapi.json": Spec("/api/v1/openapi.json", target=None, public=True),
     "api/v1/runs": Spec(
@@ -210,6 +225,7 @@ def _fill(text: str, world: World) -> str:
     return (
         text.replace("{run}", str(world.run.pk))
         .replace("{second}", str(world.second.pk))
+        .replace("{key}", str(world.people["olivia"].api_keys.order_by("pk").first().pk))
         .replace("{project}", world.project.name)
         .replace("{sweep}", str(world.sweep.pk))
         .replace("{checkpoint}", str(world.checkpoint.pk))
