@@ -99,7 +99,7 @@ def main() -> None:
             {"q": "config.lr > 1e-3 and val/acc.max >= 0.9 and status = finished"},
         ),
         ("table: sort by val/acc best", base, {"sort": "-best:val/acc"}),
-        ("table: group by config.optimizer", base, {"group": "config.optimizer"}),
+        ("table: group by config.optimizer", base, {"group_by": "config.optimizer"}),
         (
             "api: filtered page of 100",
             f"/api/v1/projects/{project.name}/runs",

@@ -331,12 +331,14 @@ class JSONAs(Func):
 
     def __init__(self, column: str, path: list[str], want: str):
         self.path, self.want = path, want
-        output = TextField() if want == "text" else FloatField()
+        output = TextField() if want in ("text", "raw") else FloatField()
         super().__init__(F(column), output_field=output)
 
     def as_sqlite(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
         path = compile_json_path(self.path)
+        if self.want == "raw":  # the value as SQL sees it (grouping)
+            return f"json_extract({column}, %s)", (*params, path)
         if self.want == "sortable":  # booleans as 0/1: the runs table orders them with numbers
             sql = (
                 f"CASE json_type({column}, %s) WHEN 'integer' THEN json_extract({column}, %s) "
@@ -349,6 +351,8 @@ class JSONAs(Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
+        if self.want == "raw":
+            return f"({column} #>> %s)", (*params, self.path)
         if self.want == "sortable":
             sql = (
                 f"CASE jsonb_typeof({column} #> %s) WHEN 'number' THEN ({column} #>> %s)::double precision "

@@ -205,6 +205,7 @@ class RunsTable:
     status_counts: dict[str, int] = field(default_factory=dict)
     metric_menu: list[MenuGroup] = field(default_factory=list)
     query: str = ""  # the filter the rows passed (experiments.filters), kept in sort links
+    group_by: str = ""  # the page's grouping (experiments.grouping), kept in sort links
     total: int = 0  # runs that passed it; rows holds one page of them
     offset: int = 0
     limit: int = 0

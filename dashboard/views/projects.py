@@ -19,6 +19,7 @@ from experiments.directions import project_overrides
 from experiments.errors import ApiError
 from experiments.filters import FilterError, filter_runs
 from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_bad
+from experiments.grouping import GroupRow, runs_groups
 from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import project_named_or_404, runs_visible_to
 from experiments.tables import (
@@ -77,7 +78,14 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         sort=request.GET.get("sort", "-created"),
         offset=parse_int(request.GET.get("offset"), "offset", maximum=2**53) or 0,
     )
-    table = dataclasses.replace(table, query=query)
+    group_by = request.GET.get("group_by", "").strip()
+    table = dataclasses.replace(table, query=query, group_by=group_by)
+    groups = None
+    if group_by and filter_error is None:
+        try:
+            groups = _group_views(group_by, runs_groups(runs, group_by, table.metric_keys), table, query)
+        except FilterError as error:
+            filter_error = error
     page_data = {
         "project": project.name,
         "wsPath": f"/ws/projects/{project.pk}/",
@@ -107,8 +115,49 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "filter_error": filter_error,
         "filter_caret": " " * (filter_error.column - 1) + "^" if filter_error else "",
         "pager": _pager(request, table),
+        "group_by": group_by,
+        "groups": groups,
+        "group_choices": ["group", "status", *(f"config.{k}" for k in table.all_config_keys[:50])],
     }
     return render(request, "projects/detail.html", context, status=400 if filter_error else 200)
+
+
+def _literal(value) -> str:
+    """``value`` as the filter language writes it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def _group_views(by: str, groups: list[GroupRow], table: RunsTable, query: str) -> list[dict]:
+    """Each group's row: its value, count, and mean ± std (min–max) per metric column,
+    with a link to the table filtered to its runs."""
+    views = []
+    for group in groups:
+        condition = f"{by} = {_literal(group.value)}" if group.value is not None else ""
+        members = f"({query}) and {condition}" if query and condition else (condition or query)
+        cells = []
+        for key in table.metric_keys:
+            stats = group.metrics.get(key)
+            if stats is None:
+                cells.append(None)
+                continue
+            spread = f" ± {fmt_number(stats.std)}" if stats.std is not None else ""
+            cells.append(
+                {
+                    "mean": f"{fmt_number(stats.mean)}{spread}",
+                    "range": f"{fmt_number(stats.min)} – {fmt_number(stats.max)}, n={stats.n}",
+                }
+            )
+        views.append(
+            {
+                "value": "(not set)" if group.value is None else str(group.value),
+                "count": group.count,
+                "cells": cells,
+                "url": "?" + urlencode({"q": members}) if condition else "",
+            }
+        )
+    return views
 
 
 def _pager(request: HttpRequest, table: RunsTable) -> dict | None:
@@ -188,6 +237,8 @@ def _sort_url(table: RunsTable, key: str, first: str) -> str:
     params = [("cols", "1"), *(("c", k) for k in table.config_keys), *(("m", k) for k in table.metric_keys)]
     if table.query:
         params.append(("q", table.query))
+    if table.group_by:
+        params.append(("group_by", table.group_by))
     return "?" + urlencode([*params, ("sort", sort)])
 
 

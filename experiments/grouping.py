@@ -1,0 +1,93 @@
+"""Group a project's runs by a config key, the run group or the status: per group the
+number of runs and, for each chosen metric, the mean, standard deviation, min and max of
+its last values — two SQL aggregations whatever the number of runs (issue #16)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from django.db.models import Avg, Count, F, Max, Min, QuerySet
+
+from experiments.filters import FilterError, JSONAs, parse_field, tokenize
+from experiments.models import Metric, Run
+
+MAX_GROUPS = 500
+GROUPABLE = ("group", "status")
+
+
+@dataclass
+class MetricStats:
+    n: int
+    mean: float | None
+    std: float | None  # sample standard deviation; None for one run
+    min: float | None
+    max: float | None
+
+    @property
+    def sem(self) -> float | None:
+        """Standard error of the mean."""
+        return None if self.std is None or self.n < 2 else self.std / math.sqrt(self.n)
+
+
+@dataclass
+class GroupRow:
+    value: str | float | None  # None: runs without the key
+    count: int
+    metrics: dict[str, MetricStats] = field(default_factory=dict)
+
+
+def _sample_std(n: int, mean: float, mean_square: float) -> float | None:
+    """The sample standard deviation from n, the mean and the mean of squares (SQLite's
+    STDDEV fails on one value; this reads the same on both databases)."""
+    if n < 2:
+        return None
+    variance = max(0.0, mean_square - mean * mean) * n / (n - 1)
+    return math.sqrt(variance)
+
+
+def _expression(by: str, prefix: str = ""):
+    """The SQL value runs are grouped by; raises FilterError for what cannot group."""
+    if by in GROUPABLE:
+        return F(prefix + by)
+    tokens = tokenize(by)
+    if len(tokens) != 2:
+        raise FilterError("group by one field: config.KEY, group or status", 1, by)
+    target = parse_field(tokens[0], by)
+    if target.kind != "config":
+        raise FilterError(f"cannot group by {by!r}: use config.KEY, group or status", 1, by)
+    return JSONAs(prefix + "config", target.name.split("."), "raw")
+
+
+def runs_groups(runs: QuerySet[Run], by: str, metric_keys: list[str]) -> list[GroupRow]:
+    """Groups of ``runs`` by ``by`` (``config.optimizer``, ``group``, ``status``), the
+    largest first, at most MAX_GROUPS."""
+    counts = (
+        runs.order_by()
+        .annotate(_g=_expression(by))
+        .values("_g")
+        .annotate(n=Count("pk"))
+        .order_by("-n", F("_g").asc(nulls_last=True))[:MAX_GROUPS]
+    )
+    groups = {row["_g"]: GroupRow(row["_g"], row["n"]) for row in counts}
+    if not groups or not metric_keys:
+        return list(groups.values())
+    stats = (
+        Metric.objects.filter(run__in=runs.order_by().values("pk"), key__in=metric_keys)
+        .annotate(_g=_expression(by, "run__"))
+        .values("_g", "key")
+        .annotate(
+            n=Count("last_value"),
+            mean=Avg("last_value"),
+            square=Avg(F("last_value") * F("last_value")),
+            lo=Min("last_value"),
+            hi=Max("last_value"),
+        )
+    )
+    for row in stats:
+        group = groups.get(row["_g"])
+        if group is None or not row["n"]:
+            continue
+        std = _sample_std(row["n"], row["mean"], row["square"])
+        group.metrics[row["key"]] = MetricStats(row["n"], row["mean"], std, row["lo"], row["hi"])
+    return list(groups.values())
