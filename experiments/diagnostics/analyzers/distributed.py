@@ -21,6 +21,7 @@ from experiments.diagnostics import stats
 from experiments.diagnostics.base import Analyzer, Finding
 from experiments.diagnostics.data import RunData
 from experiments.diagnostics.models import FindingSeverity
+from experiments.models import PointChunk
 from experiments.queries import metric_series
 
 MAX_POINTS = 50_000
@@ -44,6 +45,13 @@ def _per_rank(run: RunData, key: str) -> dict[int, tuple[np.ndarray, np.ndarray,
         order = np.argsort(step[keep], kind="stable")
         out[int(r)] = (step[keep][order], value[keep][order], wall[keep][order])
     return out
+
+
+def _several_ranks(run: RunData) -> bool:
+    """Whether more than one rank logged (one indexed query; most runs have one rank)."""
+    if run.run.world_size > 1:
+        return True
+    return PointChunk.objects.filter(metric__run=run.run).exclude(rank=0).exists()
 
 
 class Distributed(Analyzer):
@@ -74,6 +82,8 @@ class Distributed(Analyzer):
     }
 
     def analyze(self, run: RunData, limits: dict[str, float]) -> list[Finding]:
+        if not _several_ranks(run):
+            return []
         loss_key = run.train_loss
         loss = _per_rank(run, loss_key) if loss_key else None
         findings: list[Finding | None] = []
