@@ -24,8 +24,18 @@ def runs_detect_crashed() -> list[int]:
     return services.runs_mark_crashed(silent_for_seconds=settings.TRACKER_CRASH_AFTER_SECONDS)
 
 
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900, max_retries=3, default_retry_delay=30)
+def run_purge(run_id: int) -> int:
+    """A deleted run's points in batches, then the run and its files (``runops``)."""
+    from experiments.runops import run_purge as purge
+
+    return purge(run_id)
+
+
 def on_run_event(run_id: int, project_id: int, event: dict) -> None:
     """The Celery follow-ups of a run event (after commit): a run its client finished
-    gets ``run_finalize``."""
+    gets ``run_finalize``; a deleted one ``run_purge``."""
     if event.get("type") == "status" and event.get("status") in FINISHED:
         run_finalize.delay(run_id)
+    elif event.get("type") == "deleted":
+        run_purge.delay(run_id)

@@ -21,7 +21,7 @@ from experiments.filters import FilterError, filter_runs
 from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_bad
 from experiments.grouping import GroupRow, runs_groups
 from experiments.payloads import is_routable_project_name, parse_int
-from experiments.selectors import project_named_or_404, runs_visible_to
+from experiments.selectors import can_admin, project_named_or_404, runs_visible_to
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
     DEFAULT_METRIC_COLUMNS,
@@ -115,6 +115,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "filter_error": filter_error,
         "filter_caret": " " * (filter_error.column - 1) + "^" if filter_error else "",
         "pager": _pager(request, table),
+        "can_admin": can_admin(request.user, project),
         "group_by": group_by,
         "groups": groups,
         "group_choices": ["group", "status", *(f"config.{k}" for k in table.all_config_keys[:50])],

@@ -2,6 +2,7 @@ from django.urls import path
 
 from experiments.analysis_api import project_analysis_view
 from experiments.api import openapi, views
+from experiments.api.http import by_method
 from experiments.compare import api as compare_views
 from experiments.diagnostics import api as diagnostics_views
 from experiments.media.api import run_checkpoint_file, run_checkpoints, run_media
@@ -9,7 +10,12 @@ from experiments.media.api import run_checkpoint_file, run_checkpoints, run_medi
 urlpatterns = [
     path("openapi.json", openapi.schema_view, name="openapi"),
     path("runs", views.runs_create, name="api-runs"),
-    path("runs/<int:run_id>", views.run_detail, name="api-run"),
+    path(
+        "runs/<int:run_id>",
+        by_method(GET=views.run_detail, PATCH=views.run_edit, DELETE=views.run_delete),
+        name="api-run",
+    ),
+    path("runs/bulk", views.runs_bulk, name="api-runs-bulk"),
     path("runs/<int:run_id>/batches", views.run_batches, name="api-run-batches"),
     path("runs/<int:run_id>/heartbeat", views.run_heartbeat, name="api-run-heartbeat"),
     path("runs/<int:run_id>/finish", views.run_finish, name="api-run-finish"),

@@ -4,7 +4,7 @@ import re
 
 from django.http import HttpRequest
 
-from experiments import services
+from experiments import runops, services
 from experiments.api.http import api_view
 from experiments.api.serializers import run_dict, series_dict
 from experiments.errors import ApiError, NotFound
@@ -138,6 +138,35 @@ def project_runs(request: HttpRequest, user, name: str) -> dict:
 def run_detail(request: HttpRequest, user, run_id: int) -> dict:
     run = services.run_get_for_user(user, run_id)
     return run_dict(run, request, list(run_metrics(run)))
+
+
+@api_view(("PATCH",), csrf_session=True)
+def run_edit(request: HttpRequest, user, body, run_id: int) -> dict:
+    """Edit a run's name, group, tags, notes; move it (``project``)."""
+    changes = runops.parse_run_changes(body)
+    run = runops.run_update(actor=user, run=services.run_get_for_user(user, run_id), changes=changes)
+    return run_dict(run, request)
+
+
+@api_view(("DELETE",), csrf_session=True)
+def run_delete(request: HttpRequest, user, run_id: int) -> tuple[dict, int]:
+    run = services.run_get_for_user(user, run_id)
+    return {"deleted": runops.runs_delete(actor=user, runs=[run])}, 202
+
+
+@api_view(("POST",), csrf_session=True)
+def runs_bulk(request: HttpRequest, user, body) -> tuple[dict, int]:
+    """One action on many runs: ``{"action": "delete" | "tag" | "untag", "runs": [ids],
+    "tag": "..."}`` (the table's bulk actions). All or nothing: one run that is not
+    allowed refuses the whole request."""
+    action, ids, tag = runops.parse_bulk(body)
+    runs = list(runs_visible_to(user).filter(pk__in=ids).select_related("project"))
+    missing = sorted(set(ids) - {r.pk for r in runs})
+    if missing:
+        raise NotFound(f"run {missing[0]} does not exist or is not yours", "runs")
+    if action == "delete":
+        return {"deleted": runops.runs_delete(actor=user, runs=runs)}, 202
+    return {"changed": runops.runs_tag(actor=user, runs=runs, tag=tag, add=action == "tag")}, 200
 
 
 @api_view(("GET",), allow_session=True)

@@ -415,6 +415,12 @@
   // --- Live updates ---------------------------------------------------------------
 
   TrackerLive.on("created", (message) => want([message.run]));
+  TrackerLive.on("edited", (message) => want([message.run]));
+  TrackerLive.on("deleted", (message) => {
+    const row = rowOf(message.run);
+    if (row) row.remove();
+    updateCounts();
+  });
   TrackerLive.on("runs", (message) => want(message.runs || []));
   TrackerLive.on("status", (message) => {
     setStatus(message.run, message.status);
