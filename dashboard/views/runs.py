@@ -1,5 +1,7 @@
 """A run's page: header, chart grid (filled by static/js/run.js) and tables."""
 
+import re
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -8,13 +10,17 @@ from django.urls import reverse
 
 from experiments.api.http import checked
 from experiments.compare.baselines import baseline_active
-from experiments.directions import metric_direction
+from experiments.directions import metric_direction, project_directions
 from experiments.formatting import fmt_duration, fmt_number, fmt_value, is_bad
 from experiments.media import reads
 from experiments.media.pages import INTERNAL_PREFIXES
-from experiments.models import Metric, PointChunk
+from experiments.models import PointChunk
 from experiments.selectors import run_metrics, runs_visible_to
 from experiments.tables import flatten
+
+# Key prefixes that name a data split: ``train/loss`` and ``val/loss`` are one learning
+# curve, drawn on one chart in the page's first section.
+SPLITS = frozenset({"train", "training", "val", "valid", "validation", "eval", "evaluation", "test", "dev"})
 
 
 def chart_groups(keys: list[str]) -> list[dict]:
@@ -37,21 +43,68 @@ def chart_groups(keys: list[str]) -> list[dict]:
     ]
 
 
-def _metric_rows(metrics: list[Metric]) -> list[dict]:
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(text: str) -> list:
+    """Sort key reading digit runs as numbers: ``layer2`` before ``layer10``."""
+    parts = _DIGITS.split(text)
+    parts[1::2] = [int(p) for p in parts[1::2]]
+    return parts
+
+
+def chart_sections(keys: list[str]) -> list[dict]:
+    """The run page's chart sections: first the learning curves (keys of a split,
+    ``train/`` ``val/`` ..., and keys without a namespace; ``chart_groups``), then one
+    section per other namespace (the text before the first "/"), one chart per key, so
+    no chart has a line (or a legend entry) per layer. Internal namespaces (``watch()``'s
+    layer statistics, system metrics) come last and start collapsed: a run with 10,000
+    keys opens on what matters, and the page builds a section's charts only when shown.
+    A namespace's section lists its ``keys`` (each a chart of its own, named by the key),
+    not chart dicts: 10,000 of those would be most of the page."""
+    main: list[str] = []
+    spaces: dict[str, list[str]] = {}
+    for key in keys:
+        space, slash, _ = key.partition("/")
+        if not slash or space in SPLITS:
+            main.append(key)
+        else:
+            spaces.setdefault(space, []).append(key)
+    sections = [{"name": "", "title": "Learning curves", "internal": False, "charts": chart_groups(main)}]
+    internal = {prefix.rstrip("/") for prefix in INTERNAL_PREFIXES}
+    for space in sorted(spaces, key=lambda s: (s in internal, _natural(s))):
+        sections.append(
+            {
+                "name": space,
+                "title": f"{space}/",
+                "internal": space in internal,
+                "charts": [],
+                "keys": sorted(spaces[space], key=_natural),
+            }
+        )
+    return sections
+
+
+_ROW_FIELDS = ("key", "count", "last_value", "min_value", "max_value", "last_step", "nonfinite_count")
+
+
+def _metric_rows(metrics: list[tuple], directions: dict[str, str]) -> list[dict]:
+    """The Metrics table's rows from ``_ROW_FIELDS`` tuples (not model instances: a run
+    may have 10,000 keys)."""
     rows = []
-    for m in metrics:
-        last = m.last_value if m.last_value is not None or not m.count else float("nan")
+    for key, count, last_value, min_value, max_value, last_step, nonfinite in metrics:
+        last = last_value if last_value is not None or not count else float("nan")
         rows.append(
             {
-                "key": m.key,
-                "count": m.count,
+                "key": key,
+                "count": count,
                 "last": fmt_number(last),
                 "last_bad": is_bad(last),
-                "last_step": m.last_step,
-                "min": fmt_number(m.min_value),
-                "max": fmt_number(m.max_value),
-                "nonfinite": m.nonfinite_count,
-                "direction": metric_direction(m.key),
+                "last_step": last_step,
+                "min": fmt_number(min_value),
+                "max": fmt_number(max_value),
+                "nonfinite": nonfinite,
+                "direction": directions[key],
             }
         )
     return rows
@@ -68,16 +121,35 @@ def _ranks(run) -> int:
 @checked
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
-    metrics = list(run_metrics(run))
-    # Hook and system metrics have their own sections (templates/runs/_media.html).
-    charts = chart_groups([m.key for m in metrics if not m.key.startswith(INTERNAL_PREFIXES)])
+    metrics = list(run_metrics(run).values_list(*_ROW_FIELDS))
+    keys = [m[0] for m in metrics]
+    sections = chart_sections(keys)
+    rows = _metric_rows(metrics, project_directions(run.project, keys))
     page_data = {
         "run": run.pk,
         "status": run.status,
         "startedAt": run.started_at.timestamp(),
         "seriesUrl": reverse("run-series", args=[run.pk]),
         "wsPath": f"/ws/runs/{run.pk}/",
-        "charts": charts,
+        # The learning curves (the first section), then every section, charts included.
+        "charts": sections[0]["charts"],
+        "sections": sections,
+        "splits": sorted(SPLITS),
+        # The Metrics table, drawn by run.js (a run may have 10,000 keys): key, count,
+        # last, min, max, last is NaN/inf, direction, non-finite count.
+        "metrics": [
+            [
+                r["key"],
+                r["count"],
+                r["last"],
+                r["min"],
+                r["max"],
+                r["last_bad"],
+                r["direction"],
+                r["nonfinite"],
+            ]
+            for r in rows
+        ],
         "maxPoints": settings.TRACKER_CHART_POINTS,
         "internalPrefixes": list(INTERNAL_PREFIXES),
     }
@@ -87,10 +159,11 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "duration": fmt_duration(run.duration_seconds),
         "points": f"{run.points_count:,}",
         "ranks": _ranks(run),
-        "metrics": _metric_rows(metrics),
+        "metrics": rows,
+        "metric_count": len(rows),
         "config": [(k, fmt_number(v)) for k, v in sorted(flatten(run.config).items())],
         "summary": [(k, fmt_value(k, v)) for k, v in sorted(flatten(run.summary).items())],
-        "nonfinite_total": sum(m.nonfinite_count for m in metrics),
+        "nonfinite_total": sum(r["nonfinite"] for r in rows),
         "page_data": page_data,
         # Strings logged with tracker.log: templates/runs/_media.html's Text section.
         "text_series": reads.text_series(run),

@@ -1,5 +1,10 @@
 // Run page: learning curves from series.json, drawn with Plotly and kept live from the
 // run's websocket. One chart per metric name; train/x and val/x share the chart "x".
+//
+// A run may have 10,000 keys, so nothing is built up front: charts sit in collapsible
+// sections (one per key namespace, page.sections), a section's cards are built only as it
+// comes near the viewport, a card fetches its data only when it is about to be seen, and
+// the panel search narrows every section (and the Metrics table) as the reader types.
 (function () {
   "use strict";
 
@@ -18,7 +23,13 @@
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
   };
 
-  const charts = new Map(); // chart name -> chart
+  const SECTIONS_KEY = "tracker:run-sections"; // namespace -> open, for every run
+  const BUILD_BATCH = 6; // cards built per step while a section's end is near the viewport
+  const BUILD_MARGIN = 900; // px below the viewport within which cards are built
+  const SECTION_PAGE = 24; // cards a section shows before its "Show more" (sections below stay reachable)
+  const LEGEND_MAX = 12; // more lines than this: no legend (hover names them)
+  const METRIC_ROWS = 200; // Metrics table rows drawn at once
+  const charts = new Map(); // section + chart name -> chart (built cards only)
   const grid = document.getElementById("charts");
   const controls = TrackerControls.bind({
     storageKey: CONTROLS_KEY,
@@ -88,7 +99,8 @@
           fillcolor: withAlpha(color, 0.15), hoverinfo: "skip", showlegend: false, legendgroup: key,
           meta: { key: key, kind: "band" } });
       }
-      const smoothed = state.smoothing > 0;
+      const weight = TrackerSmooth.weightFor(state.smoothing, s.value.length);
+      const smoothed = weight > 0;
       // With each rank drawn, the thick line is their mean: the legend says so.
       const meanLabel = perRank ? (multi ? `${label} · mean` : "mean of ranks") : label;
       traces.push({
@@ -100,7 +112,7 @@
       });
       if (smoothed) {
         traces.push({
-          x: xs, y: TrackerSmooth.ema(s.value, state.smoothing), name: meanLabel, mode: "lines",
+          x: xs, y: TrackerSmooth.ema(s.value, weight), name: meanLabel, mode: "lines",
           line: { color: color, width: 2 }, legendgroup: key, customdata: s.value,
           hovertemplate: `${label}: %{y:.4g} <span style="color:#888">(raw %{customdata:.4g})</span><extra></extra>`,
           connectgaps: false, meta: { key: key, kind: "smoothed" },
@@ -135,10 +147,11 @@
       hovermode: "x unified",
       hoverlabel: { bgcolor: "#fff", bordercolor: "#d0d5dd" },
       // A legend whenever a chart has several lines to tell apart: keys, or each rank's line.
-      showlegend: chart.keys.length > 1 || (state.perRank && chart.keys.some((k) => {
+      // Never a legend of hundreds of entries: past LEGEND_MAX lines, hovering names them.
+      showlegend: (chart.keys.length > 1 || (state.perRank && chart.keys.some((k) => {
         const s = chart.series[k];
         return Boolean(s && s.by_rank && s.by_rank.length > 1);
-      })),
+      }))) && lineCount(chart) <= LEGEND_MAX,
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
       xaxis: {
         title: { text: xTitle, standoff: 6 }, type: state.xAxis === "wall" ? "date" : "linear",
@@ -152,9 +165,24 @@
     };
   }
 
+  function lineCount(chart) {
+    return chart.keys.reduce((n, k) => {
+      const s = chart.series[k];
+      return n + (state.perRank && s && s.by_rank ? s.by_rank.length + 1 : 1);
+    }, 0);
+  }
+
   function note(chart) {
     const parts = [];
     const shown = chart.keys.map((k) => chart.series[k]).filter(Boolean);
+    if (state.smoothing > 0 && shown.length) {
+      // Short series are smoothed less (or not at all): say so, the slider says more.
+      const n = Math.min(...shown.map((s) => s.value.length));
+      const weight = TrackerSmooth.weightFor(state.smoothing, n);
+      if (weight === 0) parts.push(`not smoothed (${n} points)`);
+      else if (weight < state.smoothing) parts.push(`smoothing ${weight.toFixed(2)} (${n} points)`);
+    }
+    if (lineCount(chart) > LEGEND_MAX) parts.push(`${lineCount(chart)} lines: hover to name them`);
     const sampled = shown.filter((s) => s.downsampled);
     if (sampled.length) {
       const total = sampled.reduce((a, s) => a + s.total, 0);
@@ -175,6 +203,10 @@
     const loading = chart.el.querySelector(".chart-loading");
     if (loading) loading.remove();
     window.Plotly.react(chart.el, tracesFor(chart), layoutFor(chart), PLOT_CONFIG);
+    if (!firstDrawn) {
+      firstDrawn = true;
+      if (window.performance && performance.mark) performance.mark("tracker:first-chart");
+    }
     chart.noteEl.textContent = note(chart);
     chart.el.dataset.revision = String(Number(chart.el.dataset.revision || 0) + 1);
     if (!chart.bound) {
@@ -182,6 +214,8 @@
       chart.el.on("plotly_relayout", (event) => onRelayout(chart, event));
     }
   }
+
+  let firstDrawn = false;
 
   // --- Fetching -------------------------------------------------------------------
 
@@ -253,11 +287,72 @@
     fetchChart(chart);
   }
 
-  // --- Page parts -------------------------------------------------------------------
+  // --- Metrics table ------------------------------------------------------------------
+
+  // page.metrics rows: [key, count, last, min, max, lastBad, direction, nonfinite].
+  const metricRows = new Map(page.metrics.map((row) => [row[0], row]));
+  let metricLimit = METRIC_ROWS;
+
+  function metricRow(row) {
+    const [key, count, last, min, max, lastBad, direction, nonfinite] = row;
+    const tr = document.createElement("tr");
+    tr.dataset.key = key;
+    const name = document.createElement("td");
+    name.textContent = key;
+    if (nonfinite) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-failed";
+      badge.title = "NaN/inf values";
+      badge.textContent = `${nonfinite} non-finite`;
+      name.append(" ", badge);
+    }
+    tr.append(name);
+    [["count", count], ["last", last], ["min", min], ["max", max]].forEach(([field, value]) => {
+      const td = document.createElement("td");
+      td.className = "num";
+      if (field === "last" && lastBad) td.classList.add("bad");
+      if ((field === "min" && direction === "min") || (field === "max" && direction === "max")) td.classList.add("best");
+      td.dataset.field = field;
+      td.textContent = String(value);
+      tr.append(td);
+    });
+    return tr;
+  }
+
+  function drawMetricsTable() {
+    const body = document.querySelector("#metrics-table tbody");
+    const more = document.getElementById("metrics-more");
+    const count = document.getElementById("metrics-count");
+    if (!body || !metricRows.size) return;
+    const rows = [...metricRows.values()].filter((row) => search.matches(row[0]));
+    const shown = rows.slice(0, metricLimit);
+    body.replaceChildren(...shown.map(metricRow));
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      tr.innerHTML = '<td colspan="5" class="empty-row"></td>';
+      tr.firstChild.textContent = "No metric matches the search.";
+      body.append(tr);
+    }
+    count.textContent = search.active() ? `${rows.length.toLocaleString()} of ${metricRows.size.toLocaleString()}`
+      : (metricRows.size > 10 ? metricRows.size.toLocaleString() : "");
+    more.hidden = rows.length <= shown.length;
+    more.textContent = `Show ${Math.min(METRIC_ROWS * 5, rows.length - shown.length).toLocaleString()} more ` +
+      `(${(rows.length - shown.length).toLocaleString()} not shown)`;
+  }
 
   function updateMetricRow(key, stats) {
+    if (!stats) return;
+    const known = metricRows.get(key);
+    if (known) {
+      known[1] = stats.count; known[2] = stats.last; known[3] = stats.min; known[4] = stats.max;
+      known[5] = /nan|inf/i.test(String(stats.last)); known[7] = stats.nonfinite || 0;
+    } else {
+      metricRows.set(key, [key, stats.count, stats.last, stats.min, stats.max, /nan|inf/i.test(String(stats.last)), "", stats.nonfinite || 0]);
+      scheduleTable();
+      return;
+    }
     const row = document.querySelector(`#metrics-table tr[data-key="${CSS.escape(key)}"]`);
-    if (!row || !stats) return;
+    if (!row) return;
     for (const field of ["count", "last", "min", "max"]) {
       const cell = row.querySelector(`[data-field="${field}"]`);
       if (cell) cell.textContent = String(stats[field]);
@@ -266,12 +361,231 @@
     if (last) last.classList.toggle("bad", /nan|inf/i.test(String(stats.last)));
   }
 
+  let tableFrame = 0;
+  function scheduleTable() {
+    window.cancelAnimationFrame(tableFrame);
+    tableFrame = window.requestAnimationFrame(drawMetricsTable);
+  }
+
   function setStatus(status) {
     const badge = document.getElementById("run-status");
     if (!badge || !status) return;
     badge.className = `badge badge-${status}`;
     badge.textContent = status;
     badge.dataset.status = status;
+    const live = document.getElementById("live-indicator");
+    if (live) live.dataset.status = status; // "LIVE" only while running (run.css)
+  }
+
+  // --- Panel search -------------------------------------------------------------------
+
+  // Text or a regular expression (case-insensitive); "/.../" forces a regex. Text that is
+  // not a valid pattern is matched as plain text.
+  const search = {
+    text: "",
+    re: null,
+    active() {
+      return this.text !== "";
+    },
+    matches(key) {
+      if (!this.text) return true;
+      return this.re ? this.re.test(key) : key.toLowerCase().includes(this.text.toLowerCase());
+    },
+    set(text) {
+      this.text = text.trim();
+      this.re = null;
+      let invalid = false;
+      if (this.text) {
+        const slashed = /^\/(.+)\/$/.exec(this.text);
+        try {
+          this.re = new RegExp(slashed ? slashed[1] : this.text, "i");
+        } catch (e) {
+          invalid = Boolean(slashed);
+        }
+      }
+      return invalid;
+    },
+  };
+
+  function chartMatches(spec) {
+    return !search.active() || search.matches(spec.title) || spec.keys.some((k) => search.matches(k));
+  }
+
+  // --- Sections -----------------------------------------------------------------------
+
+  const internal = page.internalPrefixes || [];
+  const splits = new Set(page.splits || []);
+  const sections = new Map(); // namespace ("" for the learning curves) -> section
+
+  function loadOpen() {
+    try {
+      const stored = JSON.parse(window.localStorage.getItem(SECTIONS_KEY) || "{}");
+      return stored && typeof stored === "object" ? stored : {};
+    } catch (e) {
+      return {};
+    }
+  }
+  const opened = loadOpen();
+  const searchOpened = new Map(); // while searching: the reader's toggles, not remembered
+
+  function saveOpen() {
+    try {
+      window.localStorage.setItem(SECTIONS_KEY, JSON.stringify(opened));
+    } catch (e) {
+      // Storage disabled: sections reset on reload, nothing else breaks.
+    }
+  }
+
+  function isOpen(section) {
+    if (search.active() && searchOpened.has(section.name)) return searchOpened.get(section.name);
+    if (search.active()) return true; // a search shows its matches wherever they are
+    if (section.name in opened) return Boolean(opened[section.name]);
+    return !section.internal;
+  }
+
+  // Where a key's chart lives: the learning curves ("" section, charts by name, splits
+  // merged), or its namespace's section, one chart per key. As dashboard/views/runs.py.
+  function placeOf(key) {
+    const i = key.indexOf("/");
+    const space = i < 0 ? "" : key.slice(0, i);
+    if (i < 0 || splits.has(space)) return { section: "", name: chartName(key) };
+    return { section: space, name: key };
+  }
+
+  function makeSection(spec) {
+    const el = document.createElement("section");
+    el.className = "panel-section";
+    el.dataset.section = spec.name;
+    el.innerHTML = '<div class="panel-section-head"><button type="button" class="panel-section-toggle">' +
+      '<span class="panel-section-title"></span><span class="panel-section-count muted small"></span></button>' +
+      '<span class="panel-section-internal muted" hidden>internal</span></div>' +
+      '<div class="panel-section-body"><div class="chart-grid"></div><div class="panel-section-sentinel"></div>' +
+      '<button type="button" class="btn btn-small panel-section-more" hidden></button></div>';
+    el.querySelector(".panel-section-title").textContent = spec.title;
+    el.querySelector(".panel-section-internal").hidden = !spec.internal;
+    const section = {
+      name: spec.name, title: spec.title, internal: Boolean(spec.internal), el: el,
+      toggle: el.querySelector(".panel-section-toggle"), countEl: el.querySelector(".panel-section-count"),
+      body: el.querySelector(".panel-section-body"), grid: el.querySelector(".chart-grid"),
+      sentinel: el.querySelector(".panel-section-sentinel"), more: el.querySelector(".panel-section-more"),
+      specs: [], byName: new Map(), built: new Map(), matching: 0, limit: SECTION_PAGE,
+    };
+    section.more.addEventListener("click", () => {
+      section.limit += SECTION_PAGE * 4;
+      applySection(section);
+      scheduleBuild();
+    });
+    el.__section = section;
+    section.toggle.addEventListener("click", () => {
+      const open = !isOpen(section);
+      if (search.active()) searchOpened.set(section.name, open);
+      else {
+        opened[section.name] = open;
+        saveOpen();
+      }
+      applySection(section);
+      scheduleBuild();
+    });
+    (spec.charts || []).forEach((chartSpec) => addSpec(section, chartSpec));
+    (spec.keys || []).forEach((key) => addSpec(section, { name: key, title: key, keys: [key] }));
+    sections.set(spec.name, section);
+    return section;
+  }
+
+  function addSpec(section, spec) {
+    const entry = { name: spec.name, title: spec.title, keys: spec.keys.slice() };
+    section.specs.push(entry);
+    section.byName.set(spec.name, entry);
+    return entry;
+  }
+
+  function insertSection(section) {
+    // Learning curves first, then namespaces in page order, internal ones last.
+    const after = [...grid.querySelectorAll(":scope > .panel-section")].find((other) => {
+      const o = other.__section;
+      if (section.name === "") return true;
+      if (o.name === "") return false;
+      if (o.internal !== section.internal) return o.internal;
+      return o.name.localeCompare(section.name, undefined, { numeric: true }) > 0;
+    });
+    grid.insertBefore(section.el, after || null);
+    markSingle();
+  }
+
+  function markSingle() {
+    const all = [...sections.values()];
+    all.forEach((s) => s.el.toggleAttribute("data-single", all.length === 1 && s.name === ""));
+  }
+
+  // Show or hide a section and its built cards for the search and its open state.
+  function applySection(section) {
+    const matching = section.specs.filter(chartMatches);
+    section.matching = matching.length;
+    const open = isOpen(section);
+    section.el.hidden = search.active() && !matching.length;
+    section.toggle.setAttribute("aria-expanded", String(open));
+    section.body.hidden = !open;
+    const total = section.specs.length;
+    const noun = total === 1 ? "chart" : "charts";
+    section.countEl.textContent = search.active() ? `${matching.length.toLocaleString()} of ${total.toLocaleString()} ${noun}`
+      : `${total.toLocaleString()} ${noun}`;
+    // The first `limit` matching charts; the rest behind the section's "Show more".
+    const shown = new Set(matching.slice(0, section.limit).map((spec) => spec.name));
+    section.built.forEach((chart, name) => {
+      chart.figure.hidden = !shown.has(name);
+    });
+    const rest = matching.length - shown.size;
+    section.more.hidden = rest <= 0;
+    section.more.textContent = `Show ${Math.min(rest, SECTION_PAGE * 4).toLocaleString()} more of ${section.title}` +
+      ` (${rest.toLocaleString()} not shown)`;
+  }
+
+  // Build the next cards of the open sections whose end is near the viewport, a batch at
+  // a time, until the viewport (and BUILD_MARGIN below it) is filled.
+  let buildFrame = 0;
+  function scheduleBuild() {
+    if (buildFrame) return;
+    buildFrame = window.requestAnimationFrame(() => {
+      buildFrame = 0;
+      build();
+    });
+  }
+
+  function build() {
+    const limit = window.innerHeight + BUILD_MARGIN;
+    let added = 0;
+    for (const el of grid.querySelectorAll(":scope > .panel-section")) {
+      const section = el.__section;
+      if (section.el.hidden || section.body.hidden) continue;
+      const top = section.sentinel.getBoundingClientRect().top;
+      if (top > limit) break; // sections below are further down still
+      const next = section.specs.filter(chartMatches).slice(0, section.limit)
+        .filter((spec) => !section.built.has(spec.name)).slice(0, BUILD_BATCH);
+      next.forEach((spec) => buildCard(section, spec));
+      added += next.length;
+      if (next.length) break; // lay out, then look again
+    }
+    if (added) scheduleBuild();
+  }
+
+  function buildCard(section, spec) {
+    const figure = document.createElement("figure");
+    figure.className = "card chart-card";
+    figure.dataset.chart = spec.name;
+    figure.innerHTML = '<figcaption><span class="chart-title"></span><span class="chart-note muted small"></span>' +
+      '</figcaption><div class="chart"><div class="chart-loading muted">Loading…</div></div>';
+    figure.querySelector(".chart-title").textContent = spec.keys.length > 1 ? spec.name : spec.keys[0];
+    // In page order: before the next card already built.
+    const index = section.specs.indexOf(spec);
+    let before = null;
+    for (let i = index + 1; i < section.specs.length && !before; i += 1) {
+      const other = section.built.get(section.specs[i].name);
+      if (other) before = other.figure;
+    }
+    section.grid.insertBefore(figure, before);
+    const chart = register(section, spec, figure);
+    section.built.set(spec.name, chart);
+    return chart;
   }
 
   const observer = "IntersectionObserver" in window
@@ -289,49 +603,64 @@
     }, { rootMargin: "300px" })
     : null;
 
-  function register(name, keys, figure) {
+  // Sections' ends coming into view build more cards.
+  const sentinels = "IntersectionObserver" in window
+    ? new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) scheduleBuild();
+    }, { rootMargin: `${BUILD_MARGIN}px` })
+    : null;
+
+  function register(section, spec, figure) {
     const el = figure.querySelector(".chart");
     const chart = {
-      name: name, keys: keys, el: el, figure: figure, noteEl: figure.querySelector(".chart-note"),
+      name: spec.name, keys: spec.keys, el: el, figure: figure, noteEl: figure.querySelector(".chart-note"),
       series: {}, range: null, loaded: false, visible: !observer, stale: false,
-      inflight: false, pending: false, timer: null, lastFetch: 0, bound: false,
+      inflight: false, pending: false, timer: null, lastFetch: 0, bound: false, spec: spec,
     };
     el.__chart = chart;
     figure.__chart = chart;
-    charts.set(name, chart);
+    charts.set(`${section.name}\u0000${spec.name}`, chart);
     if (observer) observer.observe(figure);
     else fetchChart(chart);
     return chart;
   }
 
-  function addChart(name, keys) {
-    const empty = grid.querySelector(".empty");
-    if (empty) empty.remove();
-    const figure = document.createElement("figure");
-    figure.className = "card chart-card";
-    figure.dataset.chart = name;
-    figure.innerHTML = '<figcaption><span class="chart-title"></span><span class="chart-note muted small"></span>' +
-      '</figcaption><div class="chart"><div class="chart-loading muted">Loading…</div></div>';
-    figure.querySelector(".chart-title").textContent = keys.length > 1 ? name : keys[0];
-    grid.appendChild(figure);
-    return register(name, keys, figure);
-  }
-
-  const internal = page.internalPrefixes || [];
-
   function onPoints(keys) {
     const touched = new Set();
+    const laidOut = new Set(); // sections given a new chart or key
     for (const key of keys) {
-      if (internal.some((prefix) => key.startsWith(prefix))) continue; // drawn by run_media.js
-      const name = chartName(key);
-      let chart = charts.get(name);
-      if (!chart) chart = addChart(name, [key]);
-      else if (!chart.keys.includes(key)) {
-        chart.keys = [...chart.keys, key].sort();
-        chart.figure.querySelector(".chart-title").textContent = name;
+      const place = placeOf(key);
+      let section = sections.get(place.section);
+      if (!section) {
+        const space = place.section;
+        section = makeSection({
+          name: space, title: space ? `${space}/` : "Learning curves",
+          internal: internal.some((prefix) => prefix === `${space}/`), charts: [],
+        });
+        insertSection(section);
+        if (sentinels) sentinels.observe(section.sentinel);
       }
-      touched.add(chart);
+      let spec = section.byName.get(place.name);
+      if (!spec) {
+        spec = addSpec(section, { name: place.name, title: key, keys: [key] });
+        laidOut.add(section);
+      } else if (!spec.keys.includes(key)) {
+        spec.keys = [...spec.keys, key].sort();
+        spec.title = place.name;
+        laidOut.add(section);
+        const built = section.built.get(place.name);
+        if (built) {
+          built.keys = spec.keys;
+          built.figure.querySelector(".chart-title").textContent = place.name;
+        }
+      }
+      const chart = section.built.get(place.name);
+      if (chart) touched.add(chart);
     }
+    const empty = grid.querySelector(":scope > .empty");
+    if (empty && keys.length) empty.remove();
+    laidOut.forEach(applySection);
+    if (laidOut.size) scheduleBuild();
     touched.forEach(schedule);
   }
 
@@ -365,10 +694,57 @@
     }
   }
 
+  function onSearch(input) {
+    const invalid = search.set(input.value);
+    input.setAttribute("aria-invalid", String(invalid));
+    input.title = invalid ? "Not a valid regular expression" : "";
+    searchOpened.clear();
+    sections.forEach((section) => { section.limit = SECTION_PAGE; });
+    let matching = 0;
+    let total = 0;
+    sections.forEach((section) => {
+      applySection(section);
+      matching += section.matching;
+      total += section.specs.length;
+    });
+    document.getElementById("panel-search-count").textContent = search.active()
+      ? `${matching.toLocaleString()} of ${total.toLocaleString()} panels` : "";
+    metricLimit = METRIC_ROWS;
+    drawMetricsTable();
+    scheduleBuild();
+  }
+
   function start() {
-    // Figures are rendered in page.charts order; keys come from JSON (they may hold commas).
-    const figures = grid.querySelectorAll(".chart-card[data-chart]");
-    page.charts.forEach((spec, i) => register(spec.name, spec.keys, figures[i]));
+    // A restored scroll position lies below cards not built yet: building down to it
+    // would build hundreds. The page opens at its top.
+    if ("scrollRestoration" in window.history) window.history.scrollRestoration = "manual";
+    (page.sections || [{ name: "", title: "Learning curves", internal: false, charts: page.charts }]).forEach((spec) => {
+      const section = makeSection(spec);
+      grid.append(section.el);
+      if (sentinels) sentinels.observe(section.sentinel);
+    });
+    markSingle();
+    sections.forEach(applySection);
+    drawMetricsTable();
+    scheduleBuild();
+    window.addEventListener("resize", scheduleBuild);
+    const input = document.getElementById("panel-search");
+    if (input) {
+      let frame = 0;
+      input.addEventListener("input", () => {
+        window.cancelAnimationFrame(frame);
+        frame = window.requestAnimationFrame(() => onSearch(input));
+      });
+      if (input.value) onSearch(input); // restored by the browser on back/forward
+    }
+    const more = document.getElementById("metrics-more");
+    if (more) {
+      more.addEventListener("click", () => {
+        metricLimit += METRIC_ROWS * 5;
+        drawMetricsTable();
+      });
+    }
+    setStatus(page.status);
     TrackerLive.on("points", (message) => onPoints(message.keys || []));
     TrackerLive.on("status", (message) => setStatus(message.status));
     TrackerLive.onReconnect(refreshAll); // points may have arrived while we were away

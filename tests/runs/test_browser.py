@@ -94,7 +94,7 @@ def test_chart_controls_smoothing_log_scale_and_time_axis(page, server, owner, a
     project = Project.objects.create(owner=owner, name="controls")
     run = Run.objects.create(project=project, name="controls-run")
     t0 = run.started_at.timestamp() + 10
-    log(server, api_key, run, [(s, {"train/loss": 4.0 / (1 + s)}) for s in range(5)], seq=0, t0=t0)
+    log(server, api_key, run, [(s, {"train/loss": 4.0 / (1 + s)}) for s in range(60)], seq=0, t0=t0)
     login(page, server, owner, f"/runs/{run.pk}/")
     kinds = "() => document.querySelector(\"[data-chart='loss'] .chart\").data.map(t => t.meta.kind)"
     layout = "() => document.querySelector(\"[data-chart='loss'] .chart\").layout"
@@ -114,7 +114,7 @@ def test_chart_controls_smoothing_log_scale_and_time_axis(page, server, owner, a
     page.select_option("#x-axis", "relative")
     page.wait_for_function(f"() => ({layout})().xaxis.title.text === 'time (s)'")
     relative = chart_traces(page, "loss")["train/loss"]["x"]
-    assert relative == pytest.approx([10 + s for s in range(5)], abs=1e-3)
+    assert relative == pytest.approx([10 + s for s in range(60)], abs=1e-3)
     page.reload()  # the controls are remembered
     chart_traces(page, "loss")
     assert page.is_checked("#log-y")
@@ -226,12 +226,15 @@ def test_run_page_screenshot(page, server, owner, api_key):
     run = realistic_run(server, api_key, owner)
     login(page, server, owner, f"/runs/{run.pk}/")
     for chart in ("loss", "acc"):
-        traces = chart_traces(page, chart, kind="smoothed")
-        assert set(traces) == {f"train/{chart}", f"val/{chart}"}
-        assert len(traces[f"train/{chart}"]["y"]) == 601
-        assert len(traces[f"val/{chart}"]["y"]) == 31
-    chart_traces(page, "lr")
-    chart_traces(page, "mem_allocated_gb")
+        raw = chart_traces(page, chart)
+        assert set(raw) == {f"train/{chart}", f"val/{chart}"}
+        assert len(raw[f"train/{chart}"]["y"]) == 601
+        assert len(raw[f"val/{chart}"]["y"]) == 31
+        # 601 points are smoothed; 31 evaluations are drawn as they are (issue #12).
+        assert set(chart_traces(page, chart, kind="smoothed")) == {f"train/{chart}"}
+    # Namespaces of their own (optim/, gpu/) have sections, a chart per key.
+    chart_traces(page, "optim/lr")
+    chart_traces(page, "gpu/mem_allocated_gb")
     assert page.errors == []
     if os.environ.get("TRACKER_SCREENSHOT") == "1":
         page.set_viewport_size({"width": 1400, "height": 1250})
@@ -260,3 +263,65 @@ def test_no_chart_offers_to_send_data_off_the_server(page, server, owner, api_ke
         False,
     )
     assert page.errors == []
+
+
+def test_short_series_are_not_bent_by_the_default_smoothing(page, server, owner, api_key):
+    """15 epochs: drawn through their values, and the chart says why; 200 points of the
+    same run are smoothed with the default 0.6 (issue #12)."""
+    project = Project.objects.create(owner=owner, name="epochs")
+    run = Run.objects.create(project=project, name="epochs-run")
+    epochs = [0.5 + 0.03 * e for e in range(15)]
+    rows = [(s, {"train/loss": 2.0 / (1 + s)}) for s in range(200)]
+    rows += [(10 * e, {"val/acc": v}) for e, v in enumerate(epochs)]
+    log(server, api_key, run, sorted(rows, key=lambda r: r[0]), seq=0)
+    login(page, server, owner, f"/runs/{run.pk}/")
+    assert chart_traces(page, "acc")["val/acc"]["y"] == pytest.approx(epochs)
+    assert chart_traces(page, "acc", kind="smoothed") == {}
+    assert "not smoothed (15 points)" in page.locator("[data-chart='acc'] .chart-note").inner_text()
+    smoothed = chart_traces(page, "loss", kind="smoothed")["train/loss"]["y"]
+    assert smoothed[1] == pytest.approx((0.4 * 0.6 * 2.0 + 0.4 * 1.0) / (1 - 0.6**2))
+    assert page.input_value("#smoothing") == "0.6"
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_the_metrics_table_shows_every_column_at_desktop_and_phone_width(page, server, owner, api_key, width):
+    project = Project.objects.create(owner=owner, name="widths")
+    run = Run.objects.create(project=project, name="widths-run", status=RunStatus.FINISHED)
+    long_keys = {f"train/a_rather_long_metric_name_{i}": 1234567.891 * (i + 1) for i in range(3)}
+    log(server, api_key, run, [(s, {**long_keys, "val/loss": 0.5 / (s + 1)}) for s in range(3)], seq=0)
+    page.set_viewport_size({"width": width, "height": 900})
+    login(page, server, owner, f"/runs/{run.pk}/")
+    page.wait_for_selector("#metrics-table tbody tr[data-key]")
+    table = page.locator("#metrics-table")
+    table.scroll_into_view_if_needed()
+    box = page.locator(".metrics-card").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width  # the card stays on the page
+    head = page.eval_on_selector("#metrics-table thead tr th:last-child", "th => th.textContent")
+    assert head == "Max"
+    # The Max column is on screen once its scroll box is scrolled to the right end.
+    page.eval_on_selector(".metrics-scroll", "el => { el.scrollLeft = el.scrollWidth; }")
+    cell = page.locator("#metrics-table tbody tr[data-key='val/loss'] [data-field='max']")
+    cell_box = cell.bounding_box()
+    assert cell_box["x"] >= box["x"] and cell_box["x"] + cell_box["width"] <= box["x"] + box["width"] + 1
+    assert cell.inner_text() == "0.5"
+    # No page-wide horizontal scroll.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+
+
+def test_live_shows_only_while_the_run_is_running(page, server, owner, api_key):
+    project = Project.objects.create(owner=owner, name="liveness")
+    done = Run.objects.create(project=project, name="done", status=RunStatus.FINISHED)
+    log(server, api_key, done, [(0, {"train/loss": 1.0})], seq=0)
+    login(page, server, owner, f"/runs/{done.pk}/")
+    chart_traces(page, "loss")
+    page.wait_for_selector("#live-indicator:not([hidden])", state="attached")  # the socket is open
+    assert not page.locator("#live-indicator").is_visible()
+
+    running = Run.objects.create(project=project, name="running")
+    log(server, api_key, running, [(0, {"train/loss": 1.0})], seq=0)
+    page.goto(f"{server.url}/runs/{running.pk}/")
+    page.wait_for_selector("#live-indicator:not([hidden])")
+    assert page.locator("#live-indicator").is_visible()
+    api(server, api_key, f"runs/{running.pk}/finish", {"status": "finished", "exit_code": 0})
+    page.wait_for_function("() => document.querySelector('#run-status').textContent === 'finished'")
+    page.wait_for_selector("#live-indicator", state="hidden")
