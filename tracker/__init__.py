@@ -22,6 +22,7 @@ from tracker.checkpoints import load_checkpoint, save_checkpoint
 from tracker.core import FinishResult, Run, finish, log, should_stop
 from tracker.datasets import log_dataset
 from tracker.hooks import unwatch, watch
+from tracker.images import log_feature_maps, log_image
 from tracker.media import log_confusion_matrix, log_pr_curve, log_roc_curve
 from tracker.start import InitError, init
 from tracker.sweep import Sweep, sweep
@@ -46,6 +47,8 @@ __all__ = [
     "log",
     "log_confusion_matrix",
     "log_dataset",
+    "log_feature_maps",
+    "log_image",
     "log_pr_curve",
     "log_roc_curve",
     "save_checkpoint",

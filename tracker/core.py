@@ -227,6 +227,16 @@ class Run:
     def log_pr_curve(self, y_true: Any, y_score: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return media.log_pr_curve(y_true, y_score, *args, run=self, **kwargs)
 
+    def log_image(self, key: str, image: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from tracker import images
+
+        return images.log_image(key, image, *args, run=self, **kwargs)
+
+    def log_feature_maps(self, model: Any, batch: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from tracker import images
+
+        return images.log_feature_maps(model, batch, *args, run=self, **kwargs)
+
     def watch(
         self, model: Any, optimizer: Any = None, log: str | None = "gradients", log_freq: int = 100
     ) -> Any:

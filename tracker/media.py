@@ -12,6 +12,8 @@ uploaded is thinned to at most ``MAX_POINTS`` points per curve for drawing.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -239,6 +241,26 @@ def _run(run: PluginRun | None) -> PluginRun:
     return run if run is not None else _current.require()
 
 
+# The class names each run's confusion matrices gave, by media name (split): ROC / PR
+# curves logged without labels use them, so both figures name classes alike.
+_CLASS_NAMES: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+
+
+def _remember_names(run: PluginRun, name: str, names: list[str], given: bool) -> None:
+    if given:
+        # A run object that cannot be weakly referenced: nothing to remember.
+        with contextlib.suppress(TypeError):
+            _CLASS_NAMES.setdefault(run, {})[name] = names
+
+
+def _known_names(run: PluginRun, name: str, classes: int) -> list[str] | None:
+    try:
+        names = _CLASS_NAMES.get(run, {}).get(name)
+    except TypeError:
+        return None
+    return names if names is not None and len(names) == classes else None
+
+
 def default_step(run: PluginRun) -> int:
     """The step of the last ``log()`` call (0 before any)."""
     return max(run.step - 1, 0)
@@ -260,6 +282,21 @@ def _upload(run: PluginRun, kind: str, name: str, step: int | None, data: dict[s
     run.uploader.add_media([{"uid": new_uid(), "kind": kind, "name": name, "step": step, "data": data}])
 
 
+def _labels_for(
+    run: PluginRun, name: str, y_score: Any, labels: Sequence[Any] | None
+) -> Sequence[Any] | None:
+    """``labels``, or the names the split's confusion matrix gave to as many classes as
+    ``y_score`` has columns (one-vs-rest scores only: binary curves name the positive)."""
+    if labels is not None:
+        return labels
+    shape = getattr(y_score, "shape", None)
+    if shape is None:
+        shape = to_numpy(y_score, "y_score").shape
+    if len(shape) != 2 or shape[1] < 2:
+        return None
+    return _known_names(run, name, shape[1])
+
+
 def log_confusion_matrix(
     y_true: Any,
     y_pred: Any,
@@ -277,6 +314,7 @@ def log_confusion_matrix(
     names, matrix = confusion_matrix(y_true, y_pred, labels)
     data = {"labels": names, "matrix": matrix}
     _upload(run, "confusion_matrix", _name(split, name), step, data)
+    _remember_names(run, _name(split, name), names, labels is not None)
     return data
 
 
@@ -290,9 +328,11 @@ def log_roc_curve(
     *,
     run: PluginRun | None = None,
 ) -> dict[str, Any]:
-    """Log ROC curves (binary, or one-vs-rest for (n, classes) scores) with their AUC."""
+    """Log ROC curves (binary, or one-vs-rest for (n, classes) scores) with their AUC.
+    Without ``labels``, classes are named as the split's last confusion matrix named
+    them (when it had as many), else by index."""
     run = _run(run)
-    data = curves("roc", y_true, y_score, labels)
+    data = curves("roc", y_true, y_score, _labels_for(run, _name(split, name), y_score, labels))
     _upload(run, "roc_curve", _name(split, name), step, data)
     return data
 
@@ -307,8 +347,9 @@ def log_pr_curve(
     *,
     run: PluginRun | None = None,
 ) -> dict[str, Any]:
-    """Log precision-recall curves; each curve's ``auc`` is its average precision."""
+    """Log precision-recall curves; each curve's ``auc`` is its average precision.
+    Classes are named as for ``log_roc_curve``."""
     run = _run(run)
-    data = curves("pr", y_true, y_score, labels)
+    data = curves("pr", y_true, y_score, _labels_for(run, _name(split, name), y_score, labels))
     _upload(run, "pr_curve", _name(split, name), step, data)
     return data

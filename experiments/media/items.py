@@ -1,5 +1,5 @@
-"""Media uploads: a run's confusion matrices, ROC/PR curves, histograms, model summary
-and text series (strings logged with ``tracker.log``).
+"""Media uploads: a run's confusion matrices, ROC/PR curves, histograms, model summary,
+text series (strings logged with ``tracker.log``) and images (PNG, ``tracker.log_image``).
 
 Each kind has one validator (registered with ``@_kind``) that checks an uploaded item's
 ``data`` and returns it normalised, or raises ``ApiError`` naming the field; the items
@@ -7,9 +7,12 @@ of a request are stored all or nothing, once per uid. What pages show is derived
 time (``experiments.media.reads``).
 """
 
+import base64
+import binascii
 import itertools
 import math
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -188,6 +191,40 @@ def _text_value(data: Any, where: str) -> dict:
     limit = settings.TRACKER_MAX_TEXT_LENGTH
     value = check_str(data.get("value"), f"{where}.value", limit, limit_name="TRACKER_MAX_TEXT_LENGTH")
     return {"value": value}
+
+
+MAX_IMAGE_BYTES = 4 * 1024 * 1024  # decoded PNG bytes (tracker.images.MAX_PNG_BYTES)
+MAX_IMAGE_SIDE = 8192
+MAX_CAPTION = 1000
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@_kind(MediaKind.IMAGE)
+def _image(data: Any, where: str) -> dict:
+    """``{"png": base64, "width", "height", "caption"?}``: a PNG whose header says it is
+    ``width`` x ``height``. Stored as sent; the page shows it as a data: URL."""
+    encoded = data.get("png")
+    if type(encoded) is not str or not encoded:
+        raise ApiError("must be a base64 string of a PNG", f"{where}.png")
+    if len(encoded) > (MAX_IMAGE_BYTES + 2) // 3 * 4:
+        raise ApiError(f"must be at most {MAX_IMAGE_BYTES:,} bytes of PNG", f"{where}.png")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError("must be valid base64", f"{where}.png") from None
+    # The signature, then the IHDR chunk: length 13, type, width, height.
+    if len(raw) < 33 or not raw.startswith(_PNG_SIGNATURE) or raw[12:16] != b"IHDR":
+        raise ApiError("must be a PNG (it has no PNG signature and header)", f"{where}.png")
+    width, height = struct.unpack(">II", raw[16:24])
+    for name, value in (("width", width), ("height", height)):
+        declared = data.get(name)
+        if type(declared) is not int or declared != value:
+            raise ApiError(f"must be the PNG's {name} ({value})", f"{where}.{name}")
+        if not 1 <= value <= MAX_IMAGE_SIDE:
+            raise ApiError(f"must be 1 to {MAX_IMAGE_SIDE} pixels", f"{where}.{name}")
+    caption = data.get("caption") or ""
+    check_str(caption, f"{where}.caption", MAX_CAPTION)
+    return {"png": encoded, "width": width, "height": height, "caption": caption}
 
 
 @dataclass

@@ -14,7 +14,15 @@ _MEDIA_ITEM = {
         },
         "kind": {
             "type": "string",
-            "enum": ["confusion_matrix", "roc_curve", "pr_curve", "histogram", "model_summary", "text"],
+            "enum": [
+                "confusion_matrix",
+                "roc_curve",
+                "pr_curve",
+                "histogram",
+                "model_summary",
+                "text",
+                "image",
+            ],
         },
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "step": STEP,
@@ -24,7 +32,8 @@ _MEDIA_ITEM = {
             "thresholds, auc, positives}], average}; histogram: {edges, counts, nonfinite}; "
             "model_summary: {model, rows: [{name, type, depth, params, trainable, bytes, shapes}], "
             "total_params, trainable_params, bytes}; text: {value} (a string of at most "
-            "TRACKER_MAX_TEXT_LENGTH characters, no NUL; name is the key logged)",
+            "TRACKER_MAX_TEXT_LENGTH characters, no NUL; name is the key logged); image: {png (base64 of a "
+            "PNG of at most 4 MiB), width, height (as in the PNG's header), caption}",
         },
     },
 }

@@ -82,6 +82,8 @@ def run_media(request: HttpRequest, run_id: int) -> dict:
         data = reads.histogram_view(run, name)
     elif kind == MediaKind.MODEL_SUMMARY:
         data = reads.model_summary_view(run)
+    elif kind == MediaKind.IMAGE:
+        data = reads.image_view(run, name, step)
     elif kind == MediaKind.TEXT:
         series = [s for s in reads.text_series(run) if not name or s["name"] == name]
         data = {"text": series} if series else None

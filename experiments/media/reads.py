@@ -236,6 +236,30 @@ def text_series(run: Run, max_keys: int = 100, max_rows: int = 100) -> list[dict
     return out
 
 
+def image_view(run: Run, name: str, step: int | None = None) -> dict | None:
+    """One image (default: the newest) as a ``data:`` URL the page can show, with its
+    caption, size and every step the image was logged at (the page's slider)."""
+    item = media_at(run, MediaKind.IMAGE, name, step)
+    if item is None:
+        return None
+    steps = list(
+        Media.objects.filter(run=run, kind=MediaKind.IMAGE, name=name)
+        .order_by("step")
+        .values_list("step", flat=True)
+        .distinct()
+    )
+    data = item.data
+    return {
+        "name": name,
+        "step": item.step,
+        "steps": steps,
+        "caption": data.get("caption", ""),
+        "width": data["width"],
+        "height": data["height"],
+        "src": "data:image/png;base64," + data["png"],
+    }
+
+
 def model_summary_view(run: Run) -> dict | None:
     item = Media.objects.filter(run=run, kind=MediaKind.MODEL_SUMMARY).order_by("-step", "-pk").first()
     return None if item is None else {"name": item.name, "step": item.step, **item.data}

@@ -15,6 +15,8 @@ class MediaKind(models.TextChoices):
     HISTOGRAM = "histogram"
     MODEL_SUMMARY = "model_summary"
     TEXT = "text"
+    # A PNG (tracker.log_image, tracker.log_feature_maps); needs the choices migration.
+    IMAGE = "image"
 
 
 class Media(models.Model):

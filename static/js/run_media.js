@@ -170,10 +170,30 @@
 
   // --- ROC / PR -----------------------------------------------------------------------
 
+  // Curves logged without labels name classes by index ("0", "1", ...); the split's
+  // confusion matrix names them. Use its names when it has as many classes.
+  const classNames = new Map(); // split -> labels of its newest confusion matrix
+  async function namesFor(split, count) {
+    if (!((state.index.media.confusion_matrix || {})[split] || []).length) return null;
+    if (!classNames.has(split)) {
+      try {
+        classNames.set(split, (await getJSON(`${INDEX_URL}?${query({ kind: "confusion_matrix", name: split })}`)).labels);
+      } catch (error) {
+        classNames.set(split, null);
+      }
+    }
+    const names = classNames.get(split);
+    return names && names.length === count ? names : null;
+  }
+
   async function loadCurves(kind) {
     const key = kind === "roc" ? "roc_curve" : "pr_curve";
     const spec = state.curves[kind];
     const data = await getJSON(`${INDEX_URL}?${query({ kind: key, name: spec.split, step: spec.step })}`);
+    if (data.curves.length > 1 && data.curves.every((c, i) => c.label === String(i))) {
+      const names = await namesFor(spec.split, data.curves.length);
+      if (names) data.curves.forEach((c, i) => { c.label = names[i]; });
+    }
     const traces = data.curves.map((c, i) => ({
       x: c.x, y: c.y, mode: "lines", type: "scatter", line: { width: 1.8, color: PALETTE[i % PALETTE.length] },
       name: `${c.label}${c.auc === null ? "" : ` (${kind === "roc" ? "AUC" : "AP"} ${c.auc.toFixed(3)})`}`,
@@ -260,16 +280,49 @@
     return specs;
   }
 
+  // A chart of one line per layer draws at most MAX_LINES of them (evenly picked, first
+  // and last kept): a model of 1,000 layers would otherwise cost 1,000 series per chart
+  // and an unreadable plot. Every key still has its own chart in the page's sections.
+  const MAX_LINES = 20;
+
+  function capLines(spec) {
+    const keys = spec.keys.filter((k) => k !== "grad/global_norm");
+    if (keys.length <= MAX_LINES) return spec;
+    const picked = [];
+    for (let i = 0; i < MAX_LINES; i += 1) picked.push(keys[Math.round((i * (keys.length - 1)) / (MAX_LINES - 1))]);
+    if (spec.keys.includes("grad/global_norm")) picked.push("grad/global_norm");
+    return Object.assign({}, spec, { keys: [...new Set(picked)], total: keys.length });
+  }
+
+  // Charts fetch their data when they come near the viewport, not before.
+  const nearby = "IntersectionObserver" in window
+    ? new IntersectionObserver((entries) => {
+      entries.forEach((entry) => {
+        const chart = entry.target.__mediaChart;
+        if (!entry.isIntersecting || !chart) return;
+        chart.visible = true;
+        nearby.unobserve(entry.target);
+        if (chart.stale) {
+          chart.stale = false;
+          scheduleChart(chart);
+        }
+      });
+    }, { rootMargin: "400px" })
+    : null;
+
   function ensureCharts(container, specs) {
-    specs.forEach((spec) => {
+    specs.map(capLines).forEach((spec) => {
       let chart = state.charts.get(spec.id);
       if (!chart) {
         const figure = el("figure", { class: "card chart-card", "data-media-chart": spec.id },
           el("figcaption", {}, el("span", { class: "chart-title", text: spec.title }), el("span", { class: "chart-note muted small" })),
           el("div", { class: "chart" }));
         container.append(figure);
-        chart = { figure: figure, node: figure.querySelector(".chart"), note: figure.querySelector(".chart-note"), timer: null, last: 0 };
+        chart = { figure: figure, node: figure.querySelector(".chart"), note: figure.querySelector(".chart-note"), timer: null, last: 0,
+          visible: !nearby, stale: false };
+        figure.__mediaChart = chart;
         state.charts.set(spec.id, chart);
+        if (nearby) nearby.observe(figure);
       }
       chart.spec = spec;
     });
@@ -297,10 +350,10 @@
       });
       const many = traces.length > 6;
       const lay = layout({
-        hovermode: "x unified", showlegend: traces.length > 1,
+        hovermode: "x unified", showlegend: traces.length > 1 && traces.length <= 12,
         legend: many ? { orientation: "v", x: 1.02, xanchor: "left", y: 1, font: { size: 10 } }
           : { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
-        margin: { l: 52, r: many ? 130 : (spec.secondY ? 52 : 14), t: 8, b: 36 },
+        margin: { l: 52, r: many && traces.length <= 12 ? 130 : (spec.secondY ? 52 : 14), t: 8, b: 36 },
         xaxis: { title: { text: spec.time ? "time (s)" : "step", standoff: 6 }, gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd" },
         yaxis: { type: spec.logY ? "log" : "linear", gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd", tickformat: spec.logY ? "" : "~g", exponentformat: "e" },
       });
@@ -312,13 +365,20 @@
       }
       plot(chart.node, traces, lay);
       const sampled = body.series.filter((s) => s.downsampled);
-      chart.note.textContent = sampled.length ? "downsampled" : "";
+      const notes = [];
+      if (spec.total) notes.push(`${traces.length - (spec.keys.includes("grad/global_norm") ? 1 : 0)} of ${spec.total.toLocaleString()} layers`);
+      if (sampled.length) notes.push("downsampled");
+      chart.note.textContent = notes.join(" · ");
     } catch (error) {
       chart.note.textContent = `could not load: ${error.message}`;
     }
   }
 
   function scheduleChart(chart) {
+    if (!chart.visible) {
+      chart.stale = true;
+      return;
+    }
     if (chart.timer) return;
     const wait = Math.max(0, chart.last + 1500 - Date.now());
     chart.timer = window.setTimeout(() => { chart.timer = null; loadChart(chart); }, wait);
@@ -417,6 +477,108 @@
     }));
   }
 
+  // --- images ----------------------------------------------------------------------------
+
+  // One card per image key: the image at the chosen step (the newest unless the reader
+  // moved the slider), its caption, and a slider over the steps it was logged at.
+  const images = new Map(); // key -> {card, steps, at, follow, loaded}
+
+  function imageCard(name) {
+    const slider = el("input", { type: "range", min: "0", max: "0", step: "1", value: "0", "aria-label": `${name}: step` });
+    const output = el("output", { text: "" });
+    const img = el("img", { alt: name });
+    const card = el("figure", { class: "card chart-card image-card", "data-image": name },
+      el("figcaption", {}, el("span", { class: "chart-title", text: name }), el("span", { class: "chart-note muted small" })),
+      el("div", { class: "media-controls" }, el("label", { class: "control step-control" }, "Step", slider, output)),
+      el("div", { class: "image-frame" }, img),
+      el("p", { class: "image-caption muted small" }));
+    const entry = { card: card, slider: slider, output: output, img: img, steps: [], at: -1, follow: true, shown: null };
+    slider.addEventListener("input", () => {
+      entry.at = Number(slider.value);
+      entry.follow = entry.at === entry.steps.length - 1;
+      output.value = String(entry.steps[entry.at]);
+      loadImage(name, entry);
+    });
+    return entry;
+  }
+
+  async function loadImage(name, entry) {
+    // While the slider is dragged, fetch once it rests (~60 ms), not at every position.
+    window.clearTimeout(entry.timer);
+    entry.timer = window.setTimeout(async () => {
+      const step = entry.steps[entry.at];
+      if (entry.shown === step) return;
+      try {
+        const data = await getJSON(`${INDEX_URL}?${query({ kind: "image", name: name, step: step })}`);
+        if (entry.steps[entry.at] !== data.step) return; // the slider moved on meanwhile
+        entry.img.src = data.src;
+        entry.img.width = data.width;
+        entry.img.height = data.height;
+        entry.img.alt = `${name} at step ${data.step}`;
+        entry.card.querySelector(".image-caption").textContent = data.caption || "";
+        entry.card.querySelector(".chart-note").textContent = `${data.width}×${data.height} · step ${data.step}`;
+        entry.shown = data.step;
+        entry.card.dataset.step = String(data.step);
+      } catch (error) {
+        entry.card.querySelector(".chart-note").textContent = `could not load: ${error.message}`;
+      }
+    }, 60);
+  }
+
+  function refreshImages(index) {
+    const all = index.media.image || {};
+    const names = Object.keys(all).sort();
+    $("images-section").hidden = !names.length;
+    names.forEach((name) => {
+      let entry = images.get(name);
+      if (!entry) {
+        entry = imageCard(name);
+        images.set(name, entry);
+        $("image-grid").append(entry.card);
+      }
+      const steps = all[name];
+      const changed = steps.length !== entry.steps.length;
+      entry.steps = steps;
+      entry.slider.max = String(steps.length - 1);
+      entry.slider.disabled = steps.length < 2;
+      if (entry.follow) entry.at = steps.length - 1; // follow the newest unless moved away
+      entry.slider.value = String(entry.at);
+      entry.output.value = String(steps[entry.at]);
+      if (changed || entry.shown === null) loadImage(name, entry);
+    });
+  }
+
+  // --- text series -----------------------------------------------------------------------
+
+  let textSignature = null; // the text index last drawn (the server drew the first one)
+
+  function renderText(series) {
+    $("text-section").hidden = !series.length;
+    $("text-series").replaceChildren(...series.map((s) => {
+      const more = s.total > s.rows.length ? ` · newest ${s.rows.length} of ${s.total} steps` : "";
+      return el("section", { class: "card card-flush text-series", "data-text-key": s.name },
+        el("h3", { class: "card-title" }, `${s.name} `,
+          el("span", { class: "muted small", text: `latest at step ${s.latest ? s.latest.step : "—"}${more}` })),
+        el("pre", { class: "text-latest", text: s.latest ? s.latest.value : "" }),
+        el("div", { class: "table-scroll" }, el("table", { class: "table compact text-table" },
+          el("thead", {}, el("tr", {}, el("th", { class: "num", text: "Step" }), el("th", { text: "Value" }))),
+          el("tbody", {}, ...s.rows.map((r) => el("tr", {}, el("td", { class: "num", text: String(r.step) }),
+            el("td", { class: "text-cell", text: r.value })))))));
+    }));
+  }
+
+  async function refreshText(index) {
+    const signature = JSON.stringify(index.media.text || {});
+    if (textSignature === null) {
+      textSignature = signature; // as the server rendered it
+      return;
+    }
+    if (signature === textSignature) return;
+    textSignature = signature;
+    const data = await getJSON(`${INDEX_URL}?${query({ kind: "text" })}`);
+    renderText(data.text || []);
+  }
+
   // --- index and live updates -----------------------------------------------------------
 
   async function refresh() {
@@ -427,8 +589,10 @@
       return;
     }
     state.index = index;
+    classNames.clear(); // a new confusion matrix may name the classes anew
     const m = index.media;
-    const jobs = [];
+    const jobs = [refreshText(index)];
+    refreshImages(index);
     if (setupConfusion()) jobs.push(loadConfusion());
     ["roc", "pr"].forEach((kind) => { if (setupCurves(kind)) jobs.push(loadCurves(kind)); });
     $("evaluation-section").hidden = $("cm-card").hidden && $("roc-card").hidden && $("pr-card").hidden;

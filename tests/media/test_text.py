@@ -73,4 +73,8 @@ def test_the_run_page_shows_each_key_latest_value_and_its_table(client, run, own
 @pytest.mark.django_db
 def test_a_run_without_text_has_no_text_section(client, run, owner):
     client.force_login(owner)
-    assert 'id="text-section"' not in client.get(f"/runs/{run.pk}/").content.decode()
+    # There, hidden, for run_media.js to fill when the first text arrives live.
+    assert (
+        '<section class="media-section" id="text-section" hidden>'
+        in client.get(f"/runs/{run.pk}/").content.decode()
+    )
