@@ -94,3 +94,45 @@ def test_a_stranger_cannot_see_or_test_anothers_alerts(client, owner, stranger):
     assert client.get("/projects/digits/alerts/").status_code == 404
     assert client.post(f"/projects/digits/alerts/destinations/{destination.pk}/test/").status_code == 404
     assert not Delivery.objects.exists()
+
+
+def test_the_admin_lists_rules_destinations_and_the_delivery_log(client, owner):
+    from alerts.models import Attempt, DeliveryStatus
+
+    project = factories.project(owner)
+    destination = Destination.objects.create(
+        project=project, name="h", kind="webhook", url="http://127.0.0.1:9/"
+    )
+    made = AlertRule.objects.create(project=project, name="fails", trigger=Trigger.FAILED)
+    made.destinations.add(destination)
+    delivery = Delivery.objects.create(
+        rule=made, destination=destination, trigger_key="status:failed", status=DeliveryStatus.FAILED
+    )
+    Attempt.objects.create(delivery=delivery, number=1, status_code=502, response_excerpt="bad gateway")
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    client.force_login(owner)
+    for path in (
+        "/admin/alerts/alertrule/",
+        "/admin/alerts/alertrule/add/",
+        "/admin/alerts/destination/",
+        f"/admin/alerts/destination/{destination.pk}/change/",
+        "/admin/alerts/datasetprofile/",
+    ):
+        assert client.get(path).status_code == 200, path
+    page = client.get(f"/admin/alerts/delivery/{delivery.pk}/change/").content.decode()
+    assert "bad gateway" in page and "502" in page
+    response = client.post(
+        "/admin/alerts/alertrule/add/",
+        {
+            "project": project.pk,
+            "name": "stall",
+            "trigger": "stalled",
+            "min_level": "info",
+            "cooldown_minutes": "0",
+            "destinations": [destination.pk],
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200 and "a stalled rule needs the minutes" in response.content.decode()
+    assert not AlertRule.objects.filter(name="stall").exists()
