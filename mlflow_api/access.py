@@ -26,6 +26,14 @@ def require_write(user, project: Project) -> None:
         raise MlflowError(exc.message, "PERMISSION_DENIED") from None
 
 
+def runs_writable(user):
+    """The runs ``user`` may log to (as their key allows): one query on the hot path."""
+    with_role = getattr(selectors, "runs_with_role", None)
+    if with_role is None:
+        return selectors.runs_visible_to(user)
+    return with_role(user, getattr(selectors, "MEMBER", "member"))
+
+
 def project_named(user, name: str) -> Project | None:
     """The visible project an experiment name names (``entity/name`` or a bare name, the
     user's own first)."""

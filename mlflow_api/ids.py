@@ -32,16 +32,23 @@ def run_pk(run_id: str) -> int | None:
     return pk if 0 < pk < 2**63 else None
 
 
-def run_for(user, run_id: str, *, lock: bool = False) -> Run:
-    """A run the user may see, by its MLflow id; ``RESOURCE_DOES_NOT_EXIST`` otherwise
-    (a stranger's run is not revealed to exist)."""
+def run_for(user, run_id: str, *, write: bool = False) -> Run:
+    """A run the user may see, by its MLflow id, with its MLflow extras; ``RESOURCE_DOES_NOT_EXIST``
+    otherwise (a stranger's run is not revealed to exist). With ``write``, one the user may
+    also log to (``PERMISSION_DENIED`` for a visible run they may only read)."""
     pk = run_pk(run_id)
-    runs = runs_visible_to(user)
-    run = runs.filter(pk=pk).first() if pk is not None else None
+    run = None
+    if pk is not None:
+        if write:  # the common case in one query: a run the caller logs to
+            run = access.runs_writable(user).filter(pk=pk).select_related("project", "mlflow").first()
+            if run is not None:
+                return run
+        run = runs_visible_to(user).filter(pk=pk).select_related("project", "mlflow").first()
     if run is None:
         raise MlflowError(f"Run with id={run_id[:64]} not found", "RESOURCE_DOES_NOT_EXIST")
-    if lock:
-        run = Run.objects.select_for_update().select_related("project").get(pk=run.pk)
+    if write:
+        access.require_write(user, run.project)
+        raise MlflowError(f"you may not log to run {run_id}", "PERMISSION_DENIED")
     return run
 
 

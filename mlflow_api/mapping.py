@@ -233,6 +233,15 @@ def check_active(run: Run) -> MlflowRun:
     return extra
 
 
+def refuse_deleted(run: Run) -> None:
+    """Refuse logging to a run deleted through MLflow (without a lock: points need none)."""
+    extra = extras(run)
+    if extra is not None and extra.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise MlflowError(
+            f"The run {run_hex(run)} must be in the 'active' state. Current state is {extra.lifecycle_stage}."
+        )
+
+
 def _user_tag(key: str, value: str) -> str:
     return f"{key}={value}" if value else key
 

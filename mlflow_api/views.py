@@ -15,7 +15,7 @@ from experiments.chunks import chunks_read
 from experiments.errors import ApiError
 from experiments.jsonvalues import NONFINITE
 from experiments.models import Metric, Project, Run, RunStatus
-from experiments.payloads import Batch, RunEnd, RunStart, check_project_name
+from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_project_name
 from experiments.selectors import projects_visible_to, runs_visible_to
 from mlflow_api import access, mapping, search
 from mlflow_api.http import Caller, MlflowError, Params, mlflow_view
@@ -264,9 +264,7 @@ def experiments_delete_tag(request, caller: Caller, params: Params) -> dict:
 
 
 def _run_for_write(caller: Caller, params: Params) -> Run:
-    run = run_for(caller.user, params.run_id(), lock=True)
-    access.require_write(caller.user, run.project)
-    return run
+    return run_for(caller.user, params.run_id(), write=True)
 
 
 @mlflow_view("POST", write=True)
@@ -349,32 +347,54 @@ def runs_restore(request, caller: Caller, params: Params) -> dict:
     return _set_run_stage(caller, params, LifecycleStage.ACTIVE)
 
 
-def _metric(item, where: str) -> tuple[str, float, float, int]:
-    """One MLflow metric as (key, value, wall time in seconds, step); ``where`` is its
-    place in a batch (``metrics[3]``), empty for log-metric's own fields."""
-    at = f"{where}." if where else ""
-    if type(item) is not dict:
+def _int_field(value, where: str, default: int | None) -> int:
+    """A step or timestamp: proto JSON sends int64 as a string of digits, or a number."""
+    if value is None and default is not None:
+        return default
+    if type(value) is str and value.isascii() and value.isdigit():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= INT64_MAX:
+        if value is None:
+            raise MlflowError(f"Missing value for required parameter '{where}'.")
         raise MlflowError(
-            f"Invalid value for parameter '{where}': must be an object {{key, value, timestamp, step}}."
+            f"Invalid value {value!r:.40} for parameter '{where}': must be an integer from 0 to 2**63 - 1."
         )
-    key = mapping.check_name(item.get("key"), f"{at}key")
-    if len(key) > 200:
-        raise MlflowError(
-            f"Invalid value for parameter '{at}key': metric names are at most 200 characters here."
-        )
-    value = item.get("value")
-    if type(value) is str and value in NONFINITE:
-        value = NONFINITE[value]
-    elif type(value) is int:
-        value = float(value)
-    elif type(value) is not float:
-        raise MlflowError(f"Invalid value {value!r:.40} for parameter '{at}value': must be a number.")
-    fields = Params(item, at)
-    timestamp = fields.integer("timestamp", minimum=0, default=None)
-    if timestamp is None:
-        raise MlflowError(f"Missing value for required parameter '{at}timestamp'.")
-    step = fields.integer("step", default=0, minimum=0)
-    return key, value, timestamp / 1000, step
+    return value
+
+
+def _metrics(items: list, where: str | None) -> list[tuple[str, float, float, int]]:
+    """MLflow metrics as (key, value, wall time in seconds, step), on the ingest hot path:
+    one tight loop, each key checked once. ``where`` names the list (``metrics``), None
+    for log-metric's own fields."""
+    out = []
+    known: set[str] = set()
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]." if where else ""
+        if type(item) is not dict:
+            raise MlflowError(
+                f"Invalid value for parameter '{at[:-1]}': must be an object {{key, value, timestamp, step}}."
+            )
+        key = item.get("key")
+        if key not in known:
+            mapping.check_name(key, f"{at}key")
+            if len(key) > 200:
+                raise MlflowError(
+                    f"Invalid value for parameter '{at}key': metric names are at most 200 characters here."
+                )
+            known.add(key)
+        value = item.get("value")
+        kind = type(value)
+        if kind is int:
+            value = float(value)
+        elif kind is not float:
+            if kind is str and value in NONFINITE:
+                value = NONFINITE[value]
+            else:
+                raise MlflowError(f"Invalid value {value!r:.40} for parameter '{at}value': must be a number.")
+        timestamp = _int_field(item.get("timestamp"), f"{at}timestamp", None)
+        step = _int_field(item.get("step"), f"{at}step", 0)
+        out.append((key, value, timestamp / 1000, step))
+    return out
 
 
 def _ingest(run: Run, metrics: list[tuple[str, float, float, int]]) -> None:
@@ -402,8 +422,8 @@ def _ingest(run: Run, metrics: list[tuple[str, float, float, int]]) -> None:
 @mlflow_view("POST", write=True)
 def runs_log_metric(request, caller: Caller, params: Params) -> dict:
     run = _run_for_write(caller, params)
-    mapping.check_active(run)
-    _ingest(run, [_metric(params.data, "")])
+    mapping.refuse_deleted(run)
+    _ingest(run, _metrics([params.data], None))
     return {}
 
 
@@ -447,7 +467,7 @@ def runs_log_batch(request, caller: Caller, params: Params) -> dict:
     _limit("params", MAX_PARAMS_TAGS_PER_BATCH, len(raw_params))
     _limit("tags", MAX_PARAMS_TAGS_PER_BATCH, len(tags))
     _limit("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, len(metrics) + len(raw_params) + len(tags))
-    points = [_metric(m, f"metrics[{i}]") for i, m in enumerate(metrics)]
+    points = _metrics(metrics, "metrics")
     param_items = []
     for i, p in enumerate(raw_params):
         if type(p) is not dict:
@@ -467,7 +487,7 @@ def runs_log_batch(request, caller: Caller, params: Params) -> dict:
     if param_items or tag_items:
         mapping.run_write(run, params=param_items, tags=tag_items)
     else:
-        mapping.check_active(run)
+        mapping.refuse_deleted(run)
     _ingest(run, points)
     return {}
 

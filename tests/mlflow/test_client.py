@@ -91,6 +91,15 @@ def test_metric_history_and_log_batch_at_mlflows_limits(client, mlflow_env, api_
     history = client.get_metric_history(run_id, "loss")
     assert [m.step for m in history] == list(range(900))
     assert history[10].value == pytest.approx(1 / 11) and history[10].timestamp == now + 10
+    # The sampled history MLflow's UI asks for (ajax-api prefix): evenly spaced, ends kept.
+    sampled = requests.get(
+        f"{mlflow_env.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+        params={"run_ids": [run_id], "metric_key": "loss", "max_results": 10},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    ).json()["metrics"]
+    assert len(sampled) == 10 and sampled[0]["step"] == 0 and sampled[-1]["step"] == 899
+    assert {m["run_id"] for m in sampled} == {run_id}
     stored = Run.objects.get(pk=int(run_id, 16))
     assert stored.config["p99"] == 99 and Metric.objects.get(run=stored, key="acc").count == 1000
     assert client.get_run(run_id).data.tags["t99"] == "x"
