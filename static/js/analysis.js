@@ -91,7 +91,7 @@
   }
 
   function varying() {
-    return data.params.filter((p) => p.distinct >= 2 && p.distinct <= 30);
+    return data.params.filter((p) => p.distinct >= 2 && (p.kind === "numeric" || p.distinct <= 30));
   }
 
   function decadeTicks(low, high) {
