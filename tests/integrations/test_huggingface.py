@@ -13,66 +13,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
+from transformers import Trainer  # noqa: E402
 
+from tests.integrations.hf_training import tiny_bert, tokens, training_args  # noqa: E402
 from tracker.integrations.huggingface import TrackerCallback  # noqa: E402
 
 
-class Tokens(torch.utils.data.Dataset):
-    """Random token sequences whose label is whether token 7 occurs: learnable, generated."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        g = torch.Generator().manual_seed(seed)
-        self.ids = torch.randint(1, 30, (n, 12), generator=g)
-        self.labels = (self.ids == 7).any(dim=1).long()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict:
-        return {
-            "input_ids": self.ids[i],
-            "attention_mask": torch.ones(12, dtype=torch.long),
-            "labels": self.labels[i],
-        }
-
-
-def tiny_bert() -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=32,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(config)
-
-
-def _args(tmp_path, **kwargs) -> TrainingArguments:
-    options = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
-        per_device_eval_batch_size=16,
-        learning_rate=5e-3,
-        warmup_steps=3,
-        logging_steps=2,
-        eval_strategy="steps",
-        eval_steps=4,
-        save_strategy="steps",
-        save_steps=4,
-        save_total_limit=2,
-        metric_for_best_model="loss",
-        max_steps=12,
-        report_to="none",
-        use_cpu=True,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
-    options.update(kwargs)
-    return TrainingArguments(**options)
+def _args(tmp_path, **kwargs):
+    return training_args(str(tmp_path / "out"), **kwargs)
 
 
 def test_logged_loss_and_learning_rate_equal_the_trainers_log_history(sdk, tmp_path):
@@ -80,8 +28,8 @@ def test_logged_loss_and_learning_rate_equal_the_trainers_log_history(sdk, tmp_p
     trainer = Trainer(
         model=tiny_bert(),
         args=_args(tmp_path),
-        train_dataset=Tokens(96, 0),
-        eval_dataset=Tokens(32, 1),
+        train_dataset=tokens(96, 0),
+        eval_dataset=tokens(32, 1),
         callbacks=[callback],
     )
     trainer.train()
@@ -152,7 +100,7 @@ def test_the_servers_stop_flag_sets_should_training_stop(sdk, tmp_path):
         args=_args(
             tmp_path, max_steps=max_steps, eval_strategy="no", save_strategy="no", metric_for_best_model=None
         ),
-        train_dataset=Tokens(64, 0),
+        train_dataset=tokens(64, 0),
         callbacks=[RequestStopAt(), callback],
     )
     trainer.train()
