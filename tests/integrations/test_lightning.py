@@ -205,6 +205,7 @@ if __name__ == "__main__":
 )
 
 
+@pytest.mark.timeout(600)  # two processes each import torch and Lightning: slow on a busy machine
 def test_a_two_process_ddp_training_logs_both_ranks_to_one_run(sdk, tmp_path):
     # Lightning's own launcher (strategy="ddp", devices=2) starts the second rank: no torchrun.
     script = tmp_path / "train_ddp.py"
@@ -220,7 +221,7 @@ def test_a_two_process_ddp_training_logs_both_ranks_to_one_run(sdk, tmp_path):
     ):
         env.pop(name, None)
     out = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=480
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     ranks = {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)}
