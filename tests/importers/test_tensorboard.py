@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-import tracker
 from experiments.models import Media, Run
 from tests.importers.support import cli_env, points, run_import, stored_points
 from tests.processes import ROOT
@@ -121,7 +120,7 @@ def test_follow_picks_up_points_appended_while_it_runs(sdk, tmp_path):
         wait_for(lambda: Run.objects.filter(points_count=120).exists())
     finally:
         follow.send_signal(signal.SIGINT)
-        out, err = follow.communicate(timeout=60)
+        out, err = follow.communicate(timeout=180)
         writer.close()
     assert follow.returncode == 0, out + err
     run = Run.objects.get()
@@ -130,12 +129,11 @@ def test_follow_picks_up_points_appended_while_it_runs(sdk, tmp_path):
     assert "points  120 read, 120 on the server" in out
 
 
-def wait_for(condition, timeout: float = 60.0) -> None:
+def wait_for(condition, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
-    _ = tracker  # the SDK is configured by the sdk fixture's environment
 
 
 def test_the_tensor_form_that_tf2_writes_is_read_too(sdk, tmp_path):

@@ -28,6 +28,7 @@ from tracker.transport import HttpClient, RequestFailed, TrackerError, project_p
 from tracker.values import MAX_KEY_LENGTH, NUL, encode_float
 
 MAX_ROWS = 5_000  # rows per batch: well under the server's TRACKER_MAX_BATCH_ROWS
+MAX_POINTS = 20_000  # points per batch (W&B rows hold many keys): a few MB of JSON at most
 MAX_MEDIA = 200  # media items per request (the server takes up to 1000)
 MAX_TAG = 100  # the server's default TRACKER_MAX_TAG_LENGTH
 MAX_NAME = 200
@@ -84,6 +85,20 @@ class SourceRun:
     host: str = ""
 
 
+def storable(value: Any) -> Any:
+    """A config / summary value the server stores: JSON has no NaN or infinity (they
+    become the strings the API uses for them) and PostgreSQL no NUL."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else encode_float(value)
+    if isinstance(value, str):
+        return value.replace(NUL, "\ufffd")
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -95,6 +110,7 @@ class Target:
 
     def __init__(self, client: HttpClient, source: SourceRun, report: Report, *, backoff: float = 0.5):
         self.client = client
+        source.config = storable(source.config)
         self.source = source
         self.report = report
         self.backoff = backoff
@@ -226,12 +242,12 @@ class Target:
         """Send one source file's spans (end offset, rows, media items) in file order.
         Spans an earlier import stored (ending at or before the writer's cursor) count as
         already there; the rest go out as batches of up to ``MAX_ROWS`` rows, each
-        numbered by the end offset of its last span, media first (a batch stored means
+        numbered by the end offset of its last span (a span is never split), media first (a batch stored means
         its media are stored too)."""
         cursor = self.cursor(writer)
         rows: list[Row] = []
         media: list[dict[str, Any]] = []
-        end = 0
+        end = points = 0
         for end, span_rows, span_media in spans:
             if end <= cursor:
                 self.report.points_present += sum(len(row[2]) for row in span_rows)
@@ -239,9 +255,10 @@ class Target:
                 continue
             rows.extend(span_rows)
             media.extend(span_media)
-            if len(rows) >= MAX_ROWS or len(media) >= MAX_MEDIA:
+            points += sum(len(row[2]) for row in span_rows)
+            if len(rows) >= MAX_ROWS or points >= MAX_POINTS or len(media) >= MAX_MEDIA:
                 self._flush(writer, end, rows, media)
-                rows, media = [], []
+                rows, media, points = [], [], 0
                 if on_batch:
                     on_batch()
         if rows or media:
@@ -289,7 +306,7 @@ class Target:
     ) -> None:
         """Record the source's end (``status`` "finished" or "failed"), or only its
         summary while the source run is still going (``status`` None)."""
-        summary = summary or {}
+        summary = storable(summary or {})
         if status is None:
             stored = self.run.get("summary") or {}
             if any(not _same(stored.get(k), v) for k, v in summary.items()) and summary != self._summary_sent:

@@ -39,6 +39,7 @@ from tracker.importers.target import (
     digest,
     fail_run,
     project_name,
+    storable,
     usable_key,
     wire_value,
 )
@@ -72,6 +73,7 @@ class EventFile:
     loader: Any = None
     offset: int = 0
     plugins: dict[str, str] = field(default_factory=dict)
+    whole: bool | None = None  # every point and media item read so far is on the server
 
     def read(self) -> Iterator[tuple[int, int, Any]]:
         """(start offset, end offset, Event) of each record not read yet."""
@@ -214,6 +216,7 @@ class TensorBoardImport:
                         relative = path.relative_to(state.folder).as_posix()
                         writer = "tb-" + digest(self._identity(state), relative, length=40)
                         state.files[path] = EventFile(path, writer)
+                        self.report.files_read += 1
                         if self.progress:
                             self.progress.add(total=path.stat().st_size)
 
@@ -237,10 +240,7 @@ class TensorBoardImport:
 
     def _poll_run(self, state: RunState, *, final: bool) -> None:
         pending: list[tuple[EventFile, list[tuple[int, list[Row], list[dict]]]]] = []
-        fresh = state.target is None
         for event_file in state.files.values():
-            if fresh:
-                self.report.files_read += 1
             spans = [
                 self._span(state, event_file, start, end, event) for start, end, event in event_file.read()
             ]
@@ -250,21 +250,25 @@ class TensorBoardImport:
                 identity=self._identity(state),
                 project=self.project,
                 name=state.name,
-                config=state.hparams,
+                config=dict(state.hparams),
                 tags=["tensorboard"],
                 started_at=state.first_wall,
             )
             state.target = Target(self.client, source, self.report)
             state.target.open()
             self.report.runs_read += 1
-        elif state.hparams and state.hparams != state.target.source.config:
-            state.target.source.config = dict(state.hparams)
+        elif state.hparams and storable(state.hparams) != state.target.source.config:
+            state.target.source.config = storable(state.hparams)
             state.target.open()  # the hparams arrived while following: they become the config
         target = state.target
         for event_file, spans in pending:
             refused = sum(self.report.skipped.values())
             target.send_spans(event_file.writer, spans, self._batch_sent(target))
-            if fresh and sum(self.report.skipped.values()) == refused:
+            if sum(self.report.skipped.values()) > refused:
+                self.report.files_stored -= event_file.whole is True
+                event_file.whole = False
+            elif event_file.whole is None:
+                event_file.whole = True
                 self.report.files_stored += 1
         summary = {tag: state.last[tag] for tag in sorted(state.metric_tags) if tag in state.last}
         summary = {k: wire_value(v) if not math.isfinite(v) else v for k, v in summary.items()}
