@@ -120,7 +120,10 @@ def test_overfitting_of_a_wide_mlp_on_100_digits_says_where_to_stop(sdk, digits)
     finding = only(found, "overfitting")
     steps, val_losses, _ = map(np.array, zip(*logged, strict=True))
     best = int(np.argmin(val_losses))
-    assert finding.severity in ("warning", "critical")
+    # val/loss rose ~14% from its best but gave back only ~4% of its fall from 2.1, with the
+    # accuracy flat (0.886 -> 0.878): a note, sized to its effect, that still says where to stop.
+    assert finding.severity == "info"
+    assert finding.evidence["given_back_pct"] < 5
     assert (finding.step_start, finding.step_end) == (steps[best], steps[-1])
     assert finding.evidence["best_step"] == steps[best]
     assert finding.evidence["best_value"] == pytest.approx(val_losses[best], rel=1e-3)
