@@ -224,6 +224,8 @@ REDIS_PREFIX = env_str("TRACKER_REDIS_PREFIX", "tracker")
 # with Retry-After), counted in the cache (Redis when REDIS_URL is set, so every web
 # process shares the count; else each process's memory); invitation links' lifetime.
 TRACKER_RATE_LIMIT_PER_MINUTE = env_int("TRACKER_RATE_LIMIT_PER_MINUTE", 0)
+# The counting window, in seconds: the limit is per window (60: per minute; tests shorten it).
+TRACKER_RATE_LIMIT_WINDOW_SECONDS = env_int("TRACKER_RATE_LIMIT_WINDOW_SECONDS", 60)
 TEAMS_INVITE_MAX_AGE_DAYS = env_int("TEAMS_INVITE_MAX_AGE_DAYS", 7)
 if REDIS_URL:
     CACHES = {

@@ -70,9 +70,10 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 class RateLimited(ApiError):
     """Over the per-key request rate: 429, and when to come back."""
 
-    def __init__(self, limit: int, retry_after: int) -> None:
+    def __init__(self, limit: int, span: int, retry_after: int) -> None:
+        window = "a minute" if span == 60 else f"{span} s"
         super().__init__(
-            f"this API key made more than {limit} requests in a minute "
+            f"this API key made more than {limit} requests in {window} "
             f"(TRACKER_RATE_LIMIT_PER_MINUTE); retry after {retry_after} s",
             "Authorization",
             status=429,
@@ -81,22 +82,24 @@ class RateLimited(ApiError):
 
 
 def _rate_limit(key: ApiKey) -> None:
-    """Count the key's request in the current minute's window (the cache: Redis when
-    ``REDIS_URL`` is set, shared by every web process). Off when the limit is 0."""
+    """Count the key's request in the current window (a minute, or
+    ``TRACKER_RATE_LIMIT_WINDOW_SECONDS``) in the cache: Redis when ``REDIS_URL`` is set,
+    shared by every web process. Off when the limit is 0."""
     limit = settings.TRACKER_RATE_LIMIT_PER_MINUTE
     if limit <= 0:
         return
+    span = max(1, int(getattr(settings, "TRACKER_RATE_LIMIT_WINDOW_SECONDS", 60)))
     now = time.time()
-    window = int(now // 60)
-    slot = f"ratelimit:{key.pk}:{window}"
-    cache.add(slot, 0, timeout=120)
+    window = int(now // span)
+    slot = f"ratelimit:{key.pk}:{span}:{window}"
+    cache.add(slot, 0, timeout=2 * span)
     try:
         count = cache.incr(slot)
     except ValueError:  # expired between add and incr
-        cache.set(slot, 1, timeout=120)
+        cache.set(slot, 1, timeout=2 * span)
         count = 1
     if count > limit:
-        raise RateLimited(limit, max(1, math.ceil((window + 1) * 60 - now)))
+        raise RateLimited(limit, span, max(1, math.ceil((window + 1) * span - now)))
 
 
 def _authenticate(request: HttpRequest, allow_session: bool):
