@@ -77,7 +77,7 @@ def huge_run(owner) -> tuple[Run, list[str]]:
 
 def first_chart_ms(page, url: str) -> float:
     """Milliseconds from the HTML's first byte to the first chart drawn."""
-    page.goto(url)
+    page.goto(url, wait_until="commit", timeout=120_000)
     page.wait_for_function("() => window.__firstChart !== null", timeout=120_000)
     first, answered = page.evaluate(
         "() => [window.__firstChart, performance.getEntriesByType('navigation')[0].responseStart]"
