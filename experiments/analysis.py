@@ -41,7 +41,7 @@ _COLUMNS = {"last": "last_value", "min": "min_value", "max": "max_value"}
 MAX_RUNS = 20_000
 # A random forest over more trials than this says nothing new and costs seconds: the
 # importance is estimated on a seeded sample of this many runs (correlations use all).
-MAX_IMPORTANCE_RUNS = {"mdi": 2_000, "fanova": 300}
+MAX_IMPORTANCE_RUNS = {"mdi": 1_000, "fanova": 300}
 EVALUATORS = ("mdi", "fanova")
 # A categorical key with more values than this (a run name, a path) is not a knob.
 MAX_CATEGORIES = 30
@@ -219,7 +219,9 @@ def importances(params: list[Param], target: list[float], evaluator: str = "mdi"
     if evaluator == "fanova":
         engine = FanovaImportanceEvaluator(seed=seed)
     else:
-        engine = MeanDecreaseImpurityImportanceEvaluator(seed=seed)
+        # Half Optuna's default forest (64 trees, depth 64): the same ranking on a sweep's
+        # few knobs, in half the time.
+        engine = MeanDecreaseImpurityImportanceEvaluator(n_trees=32, max_depth=16, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = optuna.importance.get_param_importances(study, evaluator=engine, normalize=True)
