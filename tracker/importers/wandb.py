@@ -353,7 +353,9 @@ class WandbImport:
             self.report.skip("runs without an exit record (still running or killed; kept running here)")
             target.finish(None, summary=summary)
         else:
-            ended = (log.started_at or 0.0) + (log.runtime or 0.0) if log.started_at else log.last_wall
+            # The exit record's runtime is whole seconds: the last row may be later.
+            ends = [log.started_at + (log.runtime or 0.0)] if log.started_at else []
+            ended = max([*ends, *([log.last_wall] if log.last_wall else [])], default=None)
             status = "finished" if log.exit_code == 0 else "failed"
             target.finish(status, finished_at=ended, summary=summary, exit_code=log.exit_code)
         target.count_run()
