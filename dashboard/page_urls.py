@@ -1,7 +1,9 @@
 """Browser pages and the JSON endpoints their scripts fetch (the public API lives in
 ``experiments.api``)."""
 
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from dashboard.views import analysis, projects, runs, sdk, series
 from experiments.compare import pages as compare
@@ -9,6 +11,9 @@ from experiments.media.pages import run_checkpoint_download, run_media
 
 urlpatterns = [
     path("", projects.project_list, name="projects"),
+    # Pages link static/favicon.svg; this answers browsers that ask /favicon.ico anyway
+    # (the admin's pages, a bookmark, a feed reader) instead of a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     # The SDK served by the server itself (dashboard.views.sdk)
     path("start/", sdk.start_page, name="start"),
     path("sdk/simple/", sdk.simple_root, name="sdk-simple"),
