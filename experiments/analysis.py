@@ -112,7 +112,13 @@ def _category(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite number that fits a float (an integer of 400 digits is read as a category)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _log_scaled(values: list[float]) -> bool:
@@ -144,7 +150,7 @@ def param_table(configs: list[dict], min_presence: float = MIN_PRESENCE) -> list
     for key in keys:
         raw = [row.get(key) for row in rows]
         set_values = [v for v in raw if v is not None]
-        numeric = bool(set_values) and all(_is_number(v) and math.isfinite(v) for v in set_values)
+        numeric = bool(set_values) and all(_is_number(v) for v in set_values)
         if numeric:
             param = Param(key, "numeric", values=[float(v) if v is not None else None for v in raw])
             param.integer = all(isinstance(v, int) for v in set_values)

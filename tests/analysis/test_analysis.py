@@ -134,3 +134,13 @@ def test_unranked_keys_say_why():
     assert "too many to rank" in params["name"].note
     assert params["lr"].note == ""
     assert params["rare"].note == "set in only 5 of 40 runs"
+
+
+def test_odd_values_are_read_as_categories_not_errors():
+    configs = [
+        {"big": 10**400 if i % 2 else 1, "x": float("nan") if i == 0 else i, "l": [i % 2]} for i in range(10)
+    ]
+    params = {p.key: p for p in param_table(configs)}
+    assert params["big"].kind == "categorical" and params["big"].distinct == 2
+    assert params["x"].kind == "categorical"  # NaN is not a number one can rank on
+    assert params["l"].kind == "categorical" and params["l"].choices == ["[0]", "[1]"]
