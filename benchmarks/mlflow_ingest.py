@@ -55,7 +55,7 @@ class StockMlflowServer:
         self.folder = folder
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 300.0) -> None:
+    def start(self, timeout: float = 900.0) -> None:
         log = open(self.folder / "mlflow-server.log", "ab")  # noqa: SIM115 (lives as long as the process)
         cmd = [
             str(Path(sys.executable).with_name("mlflow")),
