@@ -10,11 +10,10 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    FilteredRelation,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
@@ -22,7 +21,7 @@ from django.db.models.functions import Coalesce, Lower, Now
 
 from experiments.directions import metric_direction
 from experiments.filters import JSONAs
-from experiments.models import Metric, Run, RunStatus
+from experiments.models import Run, RunStatus
 
 MISSING = 3
 
@@ -53,8 +52,9 @@ def _metric(kind: str, key: str, directions: dict[str, str]) -> tuple:
     column = "last_value"
     if kind == "best":
         column = "min_value" if directions.get(key, metric_direction(key)) == "min" else "max_value"
-    metric = Metric.objects.filter(run=OuterRef("pk"), key=key)
-    annotations = {"_n": Subquery(metric.values(column)[:1]), "_c": Subquery(metric.values("count")[:1])}
+    # One LEFT JOIN on (run, key) (the metric_key_unique_per_run index), not a subquery per run.
+    joined = {"_m": FilteredRelation("metrics", condition=Q(metrics__key=key))}
+    annotations = {**joined, "_n": F(f"_m__{column}"), "_c": F("_m__count")}
     whens = [When(Q(_n__isnull=False), then=Value(0))]
     if kind == "last":  # NaN is stored as NULL with points counted
         whens.append(When(Q(_c__gt=0), then=Value(1)))
@@ -88,6 +88,8 @@ def order_runs(runs: QuerySet[Run], sort: str, directions: dict[str, str]) -> Qu
         annotations, rank = _metric(kind, name, directions)
     else:
         annotations, rank = _run_field(kind)
+    if kind in ("created", "id"):  # a plain column: the (project, created) index serves the page
+        return runs.order_by("-created_at" if descending else "created_at", "-pk")
     runs = runs.annotate(**annotations, _rank=rank)
     values = [F(alias) for alias in ("_n", "_t") if alias in annotations]
     if descending:
