@@ -25,13 +25,16 @@ def _load(project, n_runs: int) -> bool:
 
     from experiments.models import Metric, Run
 
-    if Run.objects.filter(project=project).count() == n_runs:
+    existing = Run.objects.filter(project=project).count()
+    if existing == n_runs:
         return False
-    Run.objects.filter(project=project).delete()
+    if existing > n_runs:
+        Run.objects.filter(project=project).delete()
+        existing = 0
     t0 = time.perf_counter()
-    rng = random.Random(0)
+    rng = random.Random(existing)  # a load cut short goes on where it stopped
     keys = [f"val/m{i:02d}" for i in range(N_METRICS - 2)] + ["val/acc", "train/loss"]
-    for start in range(0, n_runs, BATCH):
+    for start in range(existing, n_runs, BATCH):
         with transaction.atomic():
             runs = Run.objects.bulk_create(
                 Run(
