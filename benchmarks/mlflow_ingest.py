@@ -142,9 +142,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
     ours = ServerProcess(process_env(), log_path=folder / "server.log")
     stock = StockMlflowServer(_ensure_mlflow_database(), folder)
-    ours.start()
-    stock.start()
-    try:
+    try:  # started inside: a server that fails to start takes the other down with it
+        ours.start()
+        stock.start()
         ours_s, ours_run = _log(ours.url, args.points, args.keys, args.batch)
         stock_s, stock_run = _log(stock.url, args.points, args.keys, args.batch)
         ours_n = _stored(ours.url, ours_run, args.keys)
