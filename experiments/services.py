@@ -35,7 +35,7 @@ def project_for_run(user: AbstractBaseUser, name: str) -> Project:
     that ``user`` is a member of), or a bare name: the user's own, created on first use.
     404 when the entity names nothing ``user`` may log to; 403 when the role or the key
     does not allow logging there; 409 when the project is archived."""
-    from experiments.selectors import project_named, projects_with_role, request_key
+    from experiments.selectors import project_named, request_key
     from teams.models import Team
 
     project = project_named(user, name, MEMBER) if "/" in name else None
@@ -61,12 +61,7 @@ def project_for_run(user: AbstractBaseUser, name: str) -> Project:
                 "project",
                 status=403,
             )
-        project, _ = Project.objects.get_or_create(
-            owner=user if team is None else Project.objects.model.owner.field.related_model.objects.get(pk=user.pk),
-            team=team,
-            name=bare,
-        )
-        del projects_with_role
+        project, _ = Project.objects.get_or_create(owner=user, team=team, name=bare)
     if project.archived_at is not None:
         raise ApiError(f"project {project.name!r} is archived: it takes no new runs", "project", status=409)
     return project
