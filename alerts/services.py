@@ -151,10 +151,11 @@ def rule_fire(*, rule: AlertRule, run: Run, trigger_key: str, message: Message) 
 
 
 def _enqueue(delivery_id: int) -> None:
-    from alerts.tasks import deliver
+    # By the task's name: the tasks module calls this one (no import cycle).
+    from celery import current_app
 
     try:
-        deliver.delay(delivery_id)
+        current_app.send_task("alerts.tasks.deliver", args=[delivery_id])
     except Exception:  # the delivery stays pending, visible in the log
         log.exception("could not enqueue alert delivery %s", delivery_id)
 

@@ -9,7 +9,8 @@ urlpatterns = [
     path("admin/experiments/", include((diagnostics_legacy_admin_urls(), "diagnostics-legacy-admin"))),
     path("admin/", admin.site.urls),
     path("api/v1/", include("experiments.api.urls")),
-    path("", include("mlflow_api.urls")),  # MLflow-compatible API: api/2.0/mlflow/, ajax-api/, mlflow-artifacts/
+    # The MLflow-compatible API: api/2.0/mlflow/, ajax-api/2.0/mlflow/, api/2.0/mlflow-artifacts/
+    path("", include("mlflow_api.urls")),
     path("", include("tuning.urls")),
     path("", include("teams.urls")),
     path("", include("alerts.urls")),

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("dashboard", "experiments", "tuning", "tracker")
+PACKAGES = ("dashboard", "experiments", "tuning", "tracker", "teams", "alerts", "mlflow_api")
 
 
 def module_name(path: Path) -> str:
