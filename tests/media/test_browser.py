@@ -71,14 +71,18 @@ def test_the_run_page_shows_the_confusion_matrix_histograms_and_system_charts(pa
     assert names[0].startswith("zero (AUC ") and len([n for n in names if n and "AUC" in n]) == 10
 
     # Model internals: per-layer gradient norms, the LR schedule, distributions, summary.
+    # Their charts fetch their data only near the viewport: scroll to each first.
+    page.locator("[data-media-chart='grad-norm']").scroll_into_view_if_needed()
     page.wait_for_function("() => document.querySelector(\"[data-media-chart='grad-norm'] .chart\").data")
     layers = page.evaluate(
         "() => document.querySelector(\"[data-media-chart='grad-norm'] .chart\").data.map(t => t.name)"
     )
     assert {"conv1", "conv2", "fc1", "fc2", "global_norm"} <= set(layers)
+    page.locator("[data-media-chart='lr']").scroll_into_view_if_needed()
     page.wait_for_function("() => document.querySelector(\"[data-media-chart='lr'] .chart\").data")
     lr = page.evaluate("() => document.querySelector(\"[data-media-chart='lr'] .chart\").data[0].y")
     assert lr[0] < max(lr) > lr[-1]  # warm-up, then decay
+    page.locator("#dist-chart").scroll_into_view_if_needed()
     page.wait_for_function(
         "() => document.querySelector('#dist-chart').data && document.querySelector('#hist-chart').data"
     )
@@ -92,6 +96,7 @@ def test_the_run_page_shows_the_confusion_matrix_histograms_and_system_charts(pa
     assert page.locator("#no-gpu").is_visible()
     assert "no GPU" in page.locator("#system-facts").inner_text()
     for chart in ("cpu", "ram", "throughput"):
+        page.locator(f"[data-media-chart='{chart}']").scroll_into_view_if_needed()
         page.wait_for_function(f"() => document.querySelector(\"[data-media-chart='{chart}'] .chart\").data")
     shoot(page, "#system-section", "system")
 
