@@ -55,7 +55,7 @@ test-sqlite: $(VENV)/.installed-dev
 
 test-postgres: $(VENV)/.installed-dev
 	@if $(PY) tests/services_reachable.py "$(PG_URL)" "$(REDIS_TEST_URL)"; then \
-		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS); \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS) -m "not frameworks"; \
 	else \
 		echo "SKIPPED the PostgreSQL + Redis pass: not reachable (see above)."; \
 	fi

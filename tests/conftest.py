@@ -169,3 +169,17 @@ def pytest_sessionstart(session) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         Path(folder).mkdir(parents=True, exist_ok=True)
     # On Redis, keys carry this session's own prefix (tests/settings.py): nothing to clear.
+
+
+# Client compatibility with upstream frameworks: what they check does not depend on the
+# database, and they are the suite's slowest (framework imports, training, subprocesses),
+# so `make test` runs them once, in the embedded-default pass (Makefile: test-postgres
+# deselects them). Their server-side paths run on PostgreSQL through the API suites.
+FRAMEWORK_TESTS = ("tests/integrations/", "tests/importers/", "tests/mlflow/test_frameworks.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith(FRAMEWORK_TESTS):
+            item.add_marker(pytest.mark.frameworks)

@@ -384,10 +384,8 @@ class Run:
             action = "finish" if ends_run else "heartbeat"
             payload = body if ends_run else {k: v for k, v in body.items() if k in ("dropped", "quarantined")}
             try:
-                # Whatever the flush left of the budget, but at least a second to try.
-                wait = max(1.0, min(self.settings.http_timeout, deadline - time.monotonic()))
                 try:
-                    self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
+                    self._post_end(action, payload, deadline)
                 except RequestFailed as exc:
                     if not (str(exc.field or "").startswith("summary") and payload.get("summary")):
                         raise
@@ -396,7 +394,7 @@ class Run:
                         "tracker: the server refused the run summary (%s); ending the run without it", exc
                     )
                     payload = {**payload, "summary": {}}
-                    self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
+                    self._post_end(action, payload, deadline)
                 result.sent = True
             except RequestFailed as exc:
                 logger.warning("tracker: could not record the end of run %s on the server: %s", self.id, exc)
@@ -409,6 +407,21 @@ class Run:
                 logger.warning("tracker: cannot write %s: %s", self.dir / "finish.json", exc)
         self._report_end(result, held, ends_run)
         return result
+
+    def _post_end(self, action: str, payload: dict, deadline: float) -> None:
+        """POST the run's end; a 429 (the key's rate limit) is waited out as its
+        Retry-After asks, while the finish budget lasts."""
+        while True:
+            # Whatever the flush left of the budget, but at least a second to try.
+            wait = max(1.0, min(self.settings.http_timeout, deadline - time.monotonic()))
+            try:
+                self._client.request("POST", run_path(self.id, action), payload, timeout=wait)
+                return
+            except RequestFailed as exc:
+                pause = exc.retry_after if exc.status == 429 else None
+                if pause is None or time.monotonic() + pause >= deadline:
+                    raise
+                time.sleep(pause)
 
     def _report_end(self, result: FinishResult, held: bool, ends_run: bool) -> None:
         """Say on stderr what is not on the server, and the command that puts it there."""

@@ -1,6 +1,8 @@
 """The stock MLflow integrations of Lightning and Hugging Face, unmodified, logging to
 our server: tiny CPU models built from code or configs, nothing downloaded."""
 
+import os
+
 import pytest
 
 import tracker
@@ -44,7 +46,12 @@ def test_lightnings_mlflow_logger_logs_metrics_hyperparameters_checkpoints_and_s
             self.log("val_loss", out["x"])
             return out
 
-    logger = MLFlowLogger(experiment_name="lightning", run_name="boring", log_model=True)
+    logger = MLFlowLogger(
+        tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
+        experiment_name="lightning",
+        run_name="boring",
+        log_model=True,
+    )
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss", save_top_k=1)
     _lightning_trainer(tmp_path, logger, callbacks=[checkpoints]).fit(Model(lr=0.05))
 
@@ -70,7 +77,9 @@ def test_lightnings_mlflow_logger_logs_metrics_hyperparameters_checkpoints_and_s
         def training_step(self, batch, batch_idx):
             raise ValueError("loss is NaN")
 
-    failing = MLFlowLogger(experiment_name="lightning", run_name="broken")
+    failing = MLFlowLogger(
+        tracking_uri=os.environ["MLFLOW_TRACKING_URI"], experiment_name="lightning", run_name="broken"
+    )
     with pytest.raises(ValueError, match="loss is NaN"):
         _lightning_trainer(tmp_path, failing).fit(Broken())
     assert Run.objects.get(pk=int(failing.run_id, 16)).status == "failed"

@@ -49,7 +49,7 @@ def test_it_resumes_a_run_by_id_and_merges_its_config(sdk, monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_refuses_to_start_with_a_bad_key_or_an_unknown_run(sdk, monkeypatch):
-    with pytest.raises(tracker.InitError, match="invalid or has been revoked"):
+    with pytest.raises(tracker.InitError, match="invalid, expired or revoked"):
         tracker.init(project="digits", api_key="trk_not-a-real-key")
     with pytest.raises(tracker.InitError, match="run 999999 does not exist"):
         tracker.init(project="digits", id=999999)
