@@ -45,7 +45,8 @@ worker: install
 	$(PY) -m celery -A dashboard worker --loglevel=INFO
 
 # The whole suite on the embedded default, then again on PostgreSQL + Redis when they
-# are reachable (a note says why not when they are not).
+# are reachable (a note says why not when they are not); tests marked `frameworks`
+# (trainings with Lightning, Hugging Face, Keras, torchrun; importers) run once, in the first.
 test: $(VENV)/.installed-dev browser
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres

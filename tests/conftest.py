@@ -171,11 +171,17 @@ def pytest_sessionstart(session) -> None:
     # On Redis, keys carry this session's own prefix (tests/settings.py): nothing to clear.
 
 
-# Client compatibility with upstream frameworks: what they check does not depend on the
-# database, and they are the suite's slowest (framework imports, training, subprocesses),
+# Client compatibility with upstream frameworks, and the data checks' real trainings: what
+# they check does not depend on the database, and they are the suite's slowest (framework
+# imports, training, torchrun subprocesses),
 # so `make test` runs them once, in the embedded-default pass (Makefile: test-postgres
 # deselects them). Their server-side paths run on PostgreSQL through the API suites.
-FRAMEWORK_TESTS = ("tests/integrations/", "tests/importers/", "tests/mlflow/test_frameworks.py")
+FRAMEWORK_TESTS = (
+    "tests/integrations/",
+    "tests/importers/",
+    "tests/mlflow/test_frameworks.py",
+    "tests/datachecks/",  # real trainings and two-process torchrun jobs per finding
+)
 
 
 def pytest_collection_modifyitems(config, items):
