@@ -85,7 +85,7 @@ def test_run_page_reconnects_after_the_server_restarts_and_catches_up(page, serv
 
     page.wait_for_selector("#live-indicator:not([hidden])", timeout=60_000)
     page.wait_for_function(
-        "() => document.querySelector(\"[data-chart='loss'] .chart\").data[0].y.length === 2"
+        "() => document.querySelector(\"[data-chart='loss'] .chart\")?.data?.[0]?.y?.length === 2"
     )
     assert chart_traces(page, "loss")["loss"]["y"] == [1.0, 0.5]
 
