@@ -41,11 +41,20 @@ def login(page, server, owner, path: str) -> None:
 
 
 def chart_traces(page, chart: str, kind: str = "raw") -> dict[str, dict]:
-    """The plotted traces of one chart, read back from the Plotly div: {key: {x, y}}."""
+    """The plotted traces of one chart, read back from the Plotly div: {key: {x, y}}.
+
+    The run page builds a card, and fetches its data, only near the viewport: while the
+    card is not there the page is scrolled down, then the card is brought into view."""
     page.wait_for_function(
-        "name => { const el = document.querySelector(`[data-chart='${name}'] .chart`);"
-        " return el && el.data && el.data.length > 0; }",
+        """name => {
+            const card = document.querySelector(`[data-chart='${name}']`);
+            if (!card) { window.scrollBy(0, window.innerHeight / 2); return false; }
+            card.scrollIntoView({block: "nearest"});
+            const el = card.querySelector(".chart");
+            return el && el.data && el.data.length > 0;
+        }""",
         arg=chart,
+        polling=100,
     )
     traces = page.evaluate(
         """([name, kind]) => document.querySelector(`[data-chart='${name}'] .chart`).data
