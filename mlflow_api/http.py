@@ -25,7 +25,8 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from experiments.api.http import json_response
+from experiments.api.http import RateLimited, json_response
+from experiments.api.http import _rate_limit as rate_limit
 from experiments.errors import ApiError
 from experiments.models import ApiKey
 from experiments.payloads import INT64_MAX, INT64_MIN, refuse_nul
@@ -113,6 +114,7 @@ def authenticate(request: HttpRequest) -> Caller:
     key = ApiKey.authenticate(_raw_key(request))
     if key is None:
         raise MlflowError("API key is invalid, expired or has been revoked", "UNAUTHENTICATED")
+    rate_limit(key)  # the native API's per-key limit (TRACKER_RATE_LIMIT_PER_MINUTE), one count
     now = timezone.now()
     # Touch at most once a minute, as our own API does: this runs on every logging call.
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
@@ -244,7 +246,10 @@ def mlflow_view(method: str, *, write: bool = False, stream: bool = False) -> Ca
             except MlflowError as exc:
                 return error_response(exc.message, exc.code, exc.status)
             except ApiError as exc:
-                return _from_api_error(exc)
+                response = _from_api_error(exc)
+                if isinstance(exc, RateLimited):
+                    response["Retry-After"] = str(exc.retry_after)  # MLflow's client backs off by it
+                return response
             if isinstance(result, HttpResponseBase):
                 return result
             return json_response(result)

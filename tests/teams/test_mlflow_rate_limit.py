@@ -1,0 +1,96 @@
+"""The MLflow-compatible API counts against the same per-key rate limit as our own API
+(``TRACKER_RATE_LIMIT_PER_MINUTE``), and says so in MLflow's error shape: 429,
+``REQUEST_LIMIT_EXCEEDED`` and ``Retry-After``."""
+
+import time
+
+import pytest
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+# A window far longer than the test, so all its requests fall in one.
+LIMIT, WINDOW = 3, 3600
+
+
+@pytest.fixture
+def fresh_counts():
+    """Forget the counts of the keys this test makes (the cache may be a shared Redis,
+    and a rolled-back test database may hand out the same key ids again)."""
+
+    def forget(key_pk: int) -> None:
+        window = int(time.time() // WINDOW)
+        cache.delete_many([f"ratelimit:{key_pk}:{WINDOW}:{w}" for w in (window, window + 1)])
+
+    return forget
+
+
+def _key(user, forget):
+    from experiments.models import ApiKey
+
+    raw = factories.api_key(user)
+    forget(ApiKey.authenticate(raw).pk)
+    return raw
+
+
+@override_settings(TRACKER_RATE_LIMIT_PER_MINUTE=LIMIT, TRACKER_RATE_LIMIT_WINDOW_SECONDS=WINDOW)
+def test_a_key_over_its_limit_gets_mlflows_request_limit_exceeded(owner, stranger, fresh_counts):
+    key, other = _key(owner, fresh_counts), _key(stranger, fresh_counts)
+    client = Client()
+    url = "/api/2.0/mlflow/experiments/search"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    answers = [
+        client.post(url, {"max_results": 10}, content_type="application/json", **auth)
+        for _ in range(LIMIT + 1)
+    ]
+    assert [a.status_code for a in answers] == [200] * LIMIT + [429]
+    refused = answers[-1]
+    body = refused.json()
+    assert body["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    assert (
+        "TRACKER_RATE_LIMIT_PER_MINUTE" in body["message"]
+        and f"more than {LIMIT} requests" in body["message"]
+    )
+    assert 1 <= int(refused["Retry-After"]) <= WINDOW
+    # A GET and a write are counted and refused alike, before anything is written.
+    read = client.get("/api/2.0/mlflow/experiments/get?experiment_id=0", **auth)
+    assert read.status_code == 429 and read.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    write = client.post(
+        "/api/2.0/mlflow/experiments/create", {"name": "over-limit"}, content_type="application/json", **auth
+    )
+    assert write.status_code == 429
+    from experiments.models import Project
+
+    assert not Project.objects.filter(name="over-limit").exists()
+    # Another key has its own count.
+    other_answer = client.post(
+        url, {"max_results": 10}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {other}"
+    )
+    assert other_answer.status_code == 200
+
+
+@override_settings(TRACKER_RATE_LIMIT_PER_MINUTE=LIMIT, TRACKER_RATE_LIMIT_WINDOW_SECONDS=WINDOW)
+def test_the_native_and_the_mlflow_api_share_one_count_per_key(owner, fresh_counts):
+    key = _key(owner, fresh_counts)
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    for _ in range(LIMIT):
+        assert client.get("/api/v1/projects", **auth).status_code == 200
+    answer = client.get("/api/2.0/mlflow/experiments/get?experiment_id=0", **auth)
+    assert answer.status_code == 429 and answer.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_no_limit_when_the_setting_is_zero(owner, fresh_counts):
+    key = _key(owner, fresh_counts)
+    client = Client()
+    with override_settings(TRACKER_RATE_LIMIT_PER_MINUTE=0):
+        statuses = {
+            client.get(
+                "/api/2.0/mlflow/experiments/get?experiment_id=0", HTTP_AUTHORIZATION=f"Bearer {key}"
+            ).status_code
+            for _ in range(LIMIT + 2)
+        }
+    assert statuses == {200}
