@@ -21,7 +21,7 @@ _FINDING = {
             "type": "string",
             "description": "overfitting, underfitting, not_converged, divergence, lr_too_high, lr_too_low, "
             "exploding_gradients, vanishing_gradients, dead_relu, gpu_memory_pressure, gpu_underused, "
-            "collapsed_class, class_imbalance, no_validation (plug-ins may add more)",
+            "collapsed_class, class_imbalance, no_validation, loss_spike, throughput (plug-ins may add more)",
         },
         "subject": {"type": "string", "description": "A layer, a GPU, a split, or empty."},
         "severity": _SEVERITY,
@@ -54,6 +54,19 @@ _FINDING = {
         "dismissed_at": {"type": ["string", "null"], "format": "date-time"},
         "dismissed_by": {"type": ["string", "null"]},
         "dismiss_note": {"type": "string"},
+        "caused_by": {
+            "type": ["object", "null"],
+            "description": "For a consequence of another active finding (dead ReLUs explain vanishing "
+            "gradients): that cause (its id, kind, title, why it explains this one) and the root of the "
+            "chain, under which the panel folds it; null for a root cause or a finding on its own.",
+            "properties": {
+                "id": {"type": "integer"},
+                "kind": {"type": "string"},
+                "title": {"type": "string"},
+                "why": {"type": "string"},
+                "root": {"type": "integer"},
+            },
+        },
     },
 }
 _HEALTH = {
@@ -65,7 +78,12 @@ _HEALTH = {
         "diagnosed_step": {"type": ["integer", "null"]},
         "analyzer_errors": {"type": "object", "additionalProperties": {"type": "string"}},
         "counts": _COUNTS,
-        "total": {"type": "integer", "description": "Findings not dismissed."},
+        "total": {
+            "type": "integer",
+            "description": "Problems not dismissed: a root cause and the findings it explains count once, "
+            "at the worst severity among them.",
+        },
+        "folded": {"type": "integer", "description": "Findings folded under their root cause."},
         "dismissed": {"type": "integer"},
         "next": {
             "type": "array",
@@ -80,7 +98,11 @@ _HEALTH = {
                 },
             },
         },
-        "findings": {"type": "array", "items": _FINDING},
+        "findings": {
+            "type": "array",
+            "items": _FINDING,
+            "description": "Most pressing first, each root cause then what it explains; dismissed last.",
+        },
     },
 }
 _FINDING_ID = {"name": "finding_id", "in": "path", "required": True, "schema": {"type": "integer"}}

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from experiments import events
+from experiments.diagnostics import causes
 from experiments.diagnostics.base import Finding
 from experiments.diagnostics.models import Finding as FindingRow
 from experiments.diagnostics.models import FindingDismissal, FindingSeverity, RunDiagnosis
@@ -148,13 +149,25 @@ def findings_of(run: Run, include_dismissed: bool = True) -> QuerySet[FindingRow
 
 
 def severity_counts(rows: Iterable[FindingRow]) -> dict:
+    """Active findings by severity, one mistake counted once: a consequence folded under
+    its root cause (``causes``) is not counted, and its root counts at the worst
+    severity of its group."""
+    rows = list(rows)
+    order, parent = causes.grouped(rows)
+    worst = {i: rows[i].severity for i in order if i not in parent}
+    for i in parent:
+        root = causes.root_of(parent, i)
+        if SEVERITIES.index(rows[i].severity) < SEVERITIES.index(worst[root]):
+            worst[root] = rows[i].severity
     counts = {str(s): 0 for s in SEVERITIES}
-    for row in rows:
-        counts[row.severity] = counts.get(row.severity, 0) + 1
+    for severity in worst.values():
+        counts[severity] = counts.get(severity, 0) + 1
     return {"counts": counts, "total": sum(counts.values())}
 
 
-def finding_dict(row: FindingRow, dismissal: FindingDismissal | None = None) -> dict:
+def finding_dict(
+    row: FindingRow, dismissal: FindingDismissal | None = None, caused_by: dict | None = None
+) -> dict:
     data = {
         "id": row.pk,
         "analyzer": row.analyzer,
@@ -177,6 +190,7 @@ def finding_dict(row: FindingRow, dismissal: FindingDismissal | None = None) -> 
         "dismissed_at": None,
         "dismissed_by": None,
         "dismiss_note": "",
+        "caused_by": caused_by,
     }
     if dismissal is not None:
         data |= {
@@ -188,12 +202,15 @@ def finding_dict(row: FindingRow, dismissal: FindingDismissal | None = None) -> 
     return data
 
 
-def next_steps(rows: list[FindingRow], limit: int = 3) -> list[dict]:
+def next_steps(rows: list[FindingRow], limit: int = 3, folded: set[int] | None = None) -> list[dict]:
     """The "what to try next" list: the first remedy of the most pressing findings, one per kind,
-    the highest score first (the rows come ordered by score)."""
+    in the order given (most pressing first), leaving out consequences (pks in ``folded``):
+    their cause's remedy is the one to try."""
     out, kinds = [], set()
     for row in rows:
         if getattr(row, "dismissed", False) or row.kind in kinds or not row.remedies:
+            continue
+        if folded and row.pk in folded:
             continue
         kinds.add(row.kind)
         out.append(
@@ -204,14 +221,33 @@ def next_steps(rows: list[FindingRow], limit: int = 3) -> list[dict]:
     return out
 
 
+def _caused_by(cause: FindingRow, effect: FindingRow, root: FindingRow) -> dict:
+    rule = causes.explains(cause, effect)
+    return {
+        "id": cause.pk,
+        "kind": cause.kind,
+        "title": cause.title,
+        "why": rule.why if rule else "",
+        "root": root.pk,
+    }
+
+
 def run_health(run: Run) -> dict:
-    """Everything the Health panel and ``GET /runs/{id}/findings`` show."""
+    """Everything the Health panel and ``GET /runs/{id}/findings`` show. Active findings
+    come grouped by root cause (``causes``): each root, then the findings it explains,
+    each of those with ``caused_by``; dismissed findings last."""
     rows = list(findings_of(run))
     dismissals = {
         d.fingerprint: d for d in FindingDismissal.objects.filter(run=run).select_related("dismissed_by")
     }
     diagnosis = RunDiagnosis.objects.filter(run=run).first()
     active = [r for r in rows if not r.dismissed]
+    order, parent = causes.grouped(active)
+    linked = {
+        active[i].pk: _caused_by(active[j], active[i], active[causes.root_of(parent, i)])
+        for i, j in parent.items()
+    }
+    ordered = [active[i] for i in order] + [r for r in rows if r.dismissed]
     return {
         "run": run.pk,
         "status": run.status,
@@ -219,9 +255,13 @@ def run_health(run: Run) -> dict:
         "diagnosed_step": diagnosis.last_step if diagnosis else None,
         "analyzer_errors": diagnosis.errors if diagnosis else {},
         **severity_counts(active),
+        "folded": len(parent),
         "dismissed": len(rows) - len(active),
-        "next": next_steps(rows),
-        "findings": [finding_dict(r, dismissals.get(r.fingerprint) if r.dismissed else None) for r in rows],
+        "next": next_steps([active[i] for i in order], folded=set(linked)),
+        "findings": [
+            finding_dict(r, dismissals.get(r.fingerprint) if r.dismissed else None, linked.get(r.pk))
+            for r in ordered
+        ],
     }
 
 
@@ -252,7 +292,8 @@ def finding_dismiss(
 
 def project_health(project: Project, run_ids: list[int] | None = None) -> dict[int, dict]:
     """Per run of ``project`` with active findings: counts by severity, the worst severity
-    and the titles, most pressing first (for the runs table's badges). One query."""
+    and the titles, most pressing first (for the runs table's badges), each mistake once:
+    consequences folded under their root cause (``causes``). One query."""
     dismissed = FindingDismissal.objects.filter(run=OuterRef("run"), fingerprint=OuterRef("fingerprint"))
     rows = (
         FindingRow.objects.filter(run__project=project)
@@ -261,15 +302,16 @@ def project_health(project: Project, run_ids: list[int] | None = None) -> dict[i
     )
     if run_ids is not None:
         rows = rows.filter(run_id__in=run_ids)
-    out: dict[int, dict] = {}
-    for run_id, severity, title in rows.order_by("run_id", "-score").values_list(
-        "run_id", "severity", "title"
+    by_run: dict[int, list[FindingRow]] = {}
+    for row in rows.order_by("run_id", "-score", "kind", "subject").only(
+        "pk", "run_id", "kind", "severity", "title", "step_start", "evidence"
     ):
-        item = out.setdefault(
-            run_id, {"counts": {str(s): 0 for s in SEVERITIES}, "worst": severity, "titles": []}
-        )
-        item["counts"][severity] += 1
-        item["titles"].append(title)
-        if SEVERITIES.index(severity) < SEVERITIES.index(item["worst"]):
-            item["worst"] = severity
+        by_run.setdefault(row.run_id, []).append(row)
+    out: dict[int, dict] = {}
+    for run_id, found in by_run.items():
+        order, parent = causes.grouped(found)
+        counts = severity_counts(found)
+        worst = next(s for s in SEVERITIES if counts["counts"][s])
+        titles = [found[i].title for i in order if i not in parent]
+        out[run_id] = {"counts": counts["counts"], "worst": worst, "titles": titles}
     return out
