@@ -123,10 +123,14 @@
     box.hidden = !health.next.length;
   }
 
+  // A consequence (caused_by set) folds under its root cause: closed until asked, and
+  // headed by what explains it.
   function renderFinding(finding, index) {
-    const card = el("article", `finding finding-${finding.severity}`);
+    const folded = Boolean(finding.caused_by);
+    const card = el("article", `finding finding-${finding.severity}${folded ? " is-consequence" : ""}`);
     // The most pressing findings open; the rest (and notes) as one line until asked.
-    const open = state.open.has(finding.id) || (!state.closed.has(finding.id) && index < 2 && finding.severity !== "info");
+    const open = state.open.has(finding.id) ||
+      (!state.closed.has(finding.id) && !folded && index < 2 && finding.severity !== "info");
     card.classList.toggle("is-collapsed", !open);
     card.id = `finding-${finding.id}`;
     card.dataset.kind = finding.kind;
@@ -155,6 +159,14 @@
     });
     head.append(more, button);
     card.append(head);
+    if (folded) {
+      const cause = finding.caused_by;
+      const line = el("p", "finding-cause small", "Explained by ");
+      const link = el("a", null, cause.title);
+      link.href = `#finding-${cause.id}`;
+      line.append(link, cause.why ? `: ${cause.why}.` : ".");
+      card.append(line);
+    }
 
     const body = el("div", "finding-body");
     const left = el("div", "finding-main");
@@ -201,7 +213,28 @@
     document.getElementById("health-dismissed-count").textContent = String(health.dismissed);
     const shown = health.findings.filter((f) => state.showDismissed || !f.dismissed);
     const list = document.getElementById("health-findings");
-    list.replaceChildren(...shown.map((finding, i) => renderFinding(finding, i)));
+    // Root causes (and findings on their own) as cards; the findings a root explains
+    // folded inside its card, under "Also explained by this". The API sends each root
+    // before what it explains.
+    const cards = [];
+    const byId = new Map();
+    for (const finding of shown) {
+      const root = finding.caused_by ? byId.get(finding.caused_by.root) : null;
+      if (root) {
+        let box = root.querySelector(":scope > .finding-consequences");
+        if (!box) {
+          box = el("div", "finding-consequences");
+          box.append(el("h4", null, "Also explained by this"));
+          root.append(box);
+        }
+        box.append(renderFinding(finding, cards.length));
+        continue;
+      }
+      const card = renderFinding(finding, cards.length);
+      byId.set(finding.id, card);
+      cards.push(card);
+    }
+    list.replaceChildren(...cards);
     const errors = document.getElementById("health-errors");
     const failed = Object.keys(health.analyzer_errors || {});
     errors.hidden = !failed.length;
