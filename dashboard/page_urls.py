@@ -21,6 +21,13 @@ urlpatterns = [
     path("sdk/<str:filename>", sdk.wheel_file, name="sdk-wheel"),
     path("projects/<str:name>/", projects.project_detail, name="project"),
     path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
+    path("projects/<str:name>/runs.csv", projects.project_export, {"fmt": "csv"}, name="project-export-csv"),
+    path(
+        "projects/<str:name>/runs.parquet",
+        projects.project_export,
+        {"fmt": "parquet"},
+        name="project-export-parquet",
+    ),
     path("projects/<str:name>/analysis/", analysis.analysis_page, name="analysis"),
     path("projects/<str:name>/analysis/data.json", analysis.analysis_data, name="analysis-data"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),

@@ -331,7 +331,7 @@ def runs_table(
     run_list = list(page[offset : offset + limit])
     configs = {run.pk: flatten(run.config) for run in run_list}
     ids = [run.pk for run in run_list]
-    metrics = _metric_cells(ids, metric_keys, directions) if run_list else {}
+    metrics = metric_cells(ids, metric_keys, directions) if run_list else {}
     rows = [RunRow(run=run, config=configs[run.pk], metrics=metrics.get(run.pk, {})) for run in run_list]
     return RunsTable(
         rows=rows,
@@ -360,7 +360,7 @@ def runs_table_rows(
     if not run_list:
         return RowsUpdate(rows=[], config_keys=[], metric_keys=[])
     configs = {run.pk: flatten(run.config) for run in run_list}
-    metrics = _metric_cells(runs, metric_keys, project_directions(run_list[0].project_id, metric_keys))
+    metrics = metric_cells(runs, metric_keys, project_directions(run_list[0].project_id, metric_keys))
     rows = [RunRow(run=run, config=configs[run.pk], metrics=metrics.get(run.pk, {})) for run in run_list]
     rows, _ = _sorted_rows(rows, sort)
     keys = Metric.objects.filter(run__in=runs).values_list("key", flat=True).distinct()
@@ -371,7 +371,7 @@ def runs_table_rows(
     )
 
 
-def _metric_cells(
+def metric_cells(
     runs: QuerySet[Run] | list[int], metric_keys: list[str], directions: dict[str, str] | None = None
 ) -> dict[int, dict[str, MetricCell]]:
     """{run id: {key: cell}} for the chosen keys: one query on ``Metric``, read as tuples

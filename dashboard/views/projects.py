@@ -7,19 +7,23 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
+from experiments import export
 from experiments.api.http import checked, page_json
 from experiments.directions import project_overrides
 from experiments.errors import ApiError
 from experiments.filters import FilterError, filter_runs
 from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_bad
 from experiments.grouping import GroupRow, runs_groups
+from experiments.models import Run
 from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import can_admin, project_named_or_404, runs_visible_to
 from experiments.tables import (
@@ -58,18 +62,23 @@ def _column_choice(params: QueryDict) -> tuple[list[str] | None, list[str] | Non
     return [k for k in params.getlist("c") if k], [k for k in params.getlist("m") if k]
 
 
+def _filtered_runs(request: HttpRequest, project) -> tuple[QuerySet[Run], str, FilterError | None]:
+    """The user's runs of ``project`` that pass the page's filter (``q``), the filter, and
+    its error (then no runs)."""
+    query = request.GET.get("q", "").strip()
+    runs = runs_visible_to(request.user).filter(project=project)
+    try:
+        return (filter_runs(runs, query, project_overrides(project)) if query else runs), query, None
+    except FilterError as error:
+        return runs.none(), query, error
+
+
 @login_required
 @checked
 def project_detail(request: HttpRequest, name: str) -> HttpResponse:
     project = project_named_or_404(request.user, name)
     config_keys, metric_keys = _column_choice(request.GET)
-    query = request.GET.get("q", "").strip()
-    runs = runs_visible_to(request.user).filter(project=project)
-    filter_error = None
-    try:
-        runs = filter_runs(runs, query, project_overrides(project)) if query else runs
-    except FilterError as error:
-        filter_error, runs = error, runs.none()
+    runs, query, filter_error = _filtered_runs(request, project)
     table = runs_table(
         project=project,
         runs=runs,
@@ -118,9 +127,43 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "can_admin": can_admin(request.user, project),
         "group_by": group_by,
         "groups": groups,
+        "export_query": _without(request.GET, "offset"),
         "group_choices": ["group", "status", *(f"config.{k}" for k in table.all_config_keys[:50])],
     }
     return render(request, "projects/detail.html", context, status=400 if filter_error else 200)
+
+
+@login_required
+@checked
+def project_export(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
+    """The runs table as a file: every run passing the filter (not one page), in the
+    table's order, with its columns (``q``, ``sort``, ``cols``/``c``/``m`` as the page)."""
+    project = project_named_or_404(request.user, name)
+    config_keys, metric_keys = _column_choice(request.GET)
+    runs, _query, filter_error = _filtered_runs(request, project)
+    if filter_error is not None:
+        message = f"q: {filter_error.message} at column {filter_error.column}"
+        return HttpResponseBadRequest(message, content_type="text/plain")
+    table = runs_table(
+        project=project,
+        runs=runs,
+        config_keys=config_keys,
+        metric_keys=metric_keys,
+        sort=request.GET.get("sort", "-created"),
+        limit=0,
+    )
+    filename = f"{project.name}-runs.{fmt}"
+    if fmt == "parquet":
+        try:
+            data = export.parquet_bytes(table, runs)
+        except ApiError as error:
+            return HttpResponseBadRequest(f"{error.field}: {error.message}", content_type="text/plain")
+        response = HttpResponse(data, content_type="application/vnd.apache.parquet")
+    else:
+        lines = export.csv_lines(table, runs)
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
 
 
 def _literal(value) -> str:
@@ -159,6 +202,14 @@ def _group_views(by: str, groups: list[GroupRow], table: RunsTable, query: str) 
             }
         )
     return views
+
+
+def _without(params: QueryDict, *names: str) -> str:
+    """``params`` as a query string without ``names`` (e.g. the page offset)."""
+    params = params.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
 
 
 def _pager(request: HttpRequest, table: RunsTable) -> dict | None:

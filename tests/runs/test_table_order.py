@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from experiments.models import Metric, Project, Run
-from experiments.tables import RunRow, _metric_cells, _sorted_rows, flatten, runs_table
+from experiments.tables import RunRow, metric_cells, _sorted_rows, flatten, runs_table
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +98,7 @@ def test_sql_order_is_the_python_order(project, sort):
     runs = Run.objects.filter(project=project)
     keys = ["val/acc", "train/loss"]
     table = runs_table(project=project, runs=runs, metric_keys=keys, sort=sort)
-    cells = _metric_cells(runs, keys, table.directions)
+    cells = metric_cells(runs, keys, table.directions)
     python_rows = [
         RunRow(run=r, config=flatten(r.config), metrics=cells.get(r.pk, {})) for r in runs.order_by("-pk")
     ]
