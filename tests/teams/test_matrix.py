@@ -74,6 +74,8 @@ SPEC: dict[str, Spec] = {
     "accounts/logout/": Spec("/accounts/logout/", method=POST, target=None, public=True, allowed="login"),
     "projects/<str:name>/": Spec("/projects/{project}/", target="project"),
     "projects/<str:name>/rows.json": Spec("/projects/{project}/rows.json?run={run}", target="project"),
+    "projects/<str:name>/runs.csv": Spec("/projects/{project}/runs.csv", target="project"),
+    "projects/<str:name>/runs.parquet": Spec("/projects/{project}/runs.parquet", target="project"),
     "runs/<int:run_id>/": Spec("/runs/{run}/"),
     "runs/<int:run_id>/series.json": Spec("/runs/{run}/series.json"),
     "projects/<str:name>/compare/": Spec("/projects/{project}/compare/?s={second}", target="project"),
