@@ -4,7 +4,7 @@ decided in ``experiments.selectors``; these answer the team pages' own questions
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from teams.models import RANK, AuditEvent, Role, Team, TeamMembership
+from teams.models import RANK, AuditEvent, Invitation, Role, Team, TeamMembership
 
 
 def teams_of(user: AbstractBaseUser) -> QuerySet[Team]:
@@ -31,3 +31,9 @@ def team_members(team: Team) -> QuerySet[TeamMembership]:
 def audit_events_for(team: Team, limit: int = 200) -> list[AuditEvent]:
     """The team's recent events, newest first (for its admins)."""
     return list(AuditEvent.objects.filter(team=team).select_related("project").order_by("-at")[:limit])
+
+
+def team_invitations(team: Team, limit: int = 50) -> list[Invitation]:
+    """The team's recent invitations, newest first, used, revoked and expired ones
+    included (for its admins: who made each link, and what became of it)."""
+    return list(team.invitations.order_by("-created_at", "-pk")[:limit])

@@ -5,8 +5,7 @@ records an audit event."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,7 +19,7 @@ from experiments.errors import ApiError, NotFound
 from experiments.models import ApiKey, KeyScope, Project, Visibility
 from experiments.selectors import ADMIN, OWNER, projects_visible_to, require_role
 from teams.audit import audit_record
-from teams.models import ProjectMember, Role, Team, TeamMembership
+from teams.models import Invitation, ProjectMember, Role, Team, TeamMembership
 from teams.selectors import team_at_least, team_role
 
 INVITE_SALT = "teams.invite"
@@ -81,42 +80,128 @@ def member_remove(*, actor: AbstractBaseUser, team: Team, user: AbstractBaseUser
     audit_record("member.remove", team=team, target=user.get_username(), was=current)
 
 
+@transaction.atomic
 def invite_make(*, actor: AbstractBaseUser, team: Team, role: str = Role.MEMBER) -> str:
-    """A signed invitation token (no row: it expires after ``TEAMS_INVITE_MAX_AGE_DAYS``)."""
+    """A signed invitation token naming its ``Invitation`` row (which expires after
+    ``TEAMS_INVITE_MAX_AGE_DAYS`` and can be revoked until it is used)."""
     _require_team(actor, team, ADMIN)
     if role not in (Role.ADMIN, Role.MEMBER, Role.VIEWER):
         raise ApiError("an invitation grants admin, member or viewer", "role")
-    token = signing.dumps({"team": team.pk, "role": role, "nonce": secrets.token_hex(4)}, salt=INVITE_SALT)
-    audit_record("invite.create", team=team, target=role)
+    invitation = Invitation.objects.create(
+        team=team,
+        role=role,
+        created_by=actor,
+        created_by_name=actor.get_username(),
+        expires_at=timezone.now() + timedelta(days=settings.TEAMS_INVITE_MAX_AGE_DAYS),
+    )
+    token = signing.dumps({"team": team.pk, "role": role, "invite": invitation.pk}, salt=INVITE_SALT)
+    audit_record("invite.create", team=team, target=role, invitation=invitation.pk)
     return token
 
 
-def invite_read(token: str) -> tuple[Team, str]:
-    """The team and role of a valid token; ``ApiError`` saying why one is not."""
-    max_age = settings.TEAMS_INVITE_MAX_AGE_DAYS * 86400
+def _when(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
+def _refuse_unusable(invitation: Invitation) -> None:
+    """Say, in the invitee's words, why a link no longer works (410: it existed)."""
+    state = invitation.state
+    if state == "revoked":
+        raise ApiError(
+            f"This invitation was revoked by {invitation.revoked_by_name or 'an admin'} on "
+            f"{_when(invitation.revoked_at)}: ask the team for a new link",
+            "token",
+            status=410,
+        )
+    if state == "expired":
+        raise ApiError(
+            f"This invitation expired on {_when(invitation.expires_at)}: ask the team for a new link",
+            "token",
+            status=410,
+        )
+    if state == "used":
+        raise ApiError(
+            f"This invitation was already used on {_when(invitation.used_at)}: each link makes one "
+            "membership; ask the team for a new link",
+            "token",
+            status=410,
+        )
+
+
+def _invitation_of(token: str, *, lock: bool = False) -> tuple[Team, str, Invitation | None]:
+    """The team, role and row of a usable token; ``ApiError`` saying why one is not."""
     try:
-        data = signing.loads(token, salt=INVITE_SALT, max_age=max_age)
-    except signing.SignatureExpired:
-        raise ApiError("this invitation has expired: ask for a new link", "token", status=410) from None
+        # No max_age here: the row's expiry decides (and names the day it passed).
+        data = signing.loads(token, salt=INVITE_SALT)
     except signing.BadSignature:
         raise NotFound("this invitation link is not valid", "token") from None
-    team = Team.objects.filter(pk=data.get("team")).first()
-    if team is None:
+    invite_id = data.get("invite")
+    if invite_id is None:  # a link made before invitations had rows: its signature's age decides
+        try:
+            signing.loads(token, salt=INVITE_SALT, max_age=settings.TEAMS_INVITE_MAX_AGE_DAYS * 86400)
+        except signing.SignatureExpired:
+            raise ApiError("this invitation has expired: ask for a new link", "token", status=410) from None
+        team = Team.objects.filter(pk=data.get("team")).first()
+        if team is None:
+            raise NotFound("the team of this invitation no longer exists", "token")
+        return team, data["role"], None
+    rows = Invitation.objects.select_related("team")
+    invitation = (rows.select_for_update() if lock else rows).filter(pk=invite_id).first()
+    if invitation is None:  # (rows go with their team)
         raise NotFound("the team of this invitation no longer exists", "token")
-    return team, data["role"]
+    _refuse_unusable(invitation)
+    return invitation.team, invitation.role, invitation
+
+
+def invite_read(token: str) -> tuple[Team, str]:
+    """The team and role of a usable token; ``ApiError`` saying why one is not
+    (revoked by whom, expired when, already used)."""
+    team, role, _ = _invitation_of(token)
+    return team, role
 
 
 @transaction.atomic
 def invite_accept(*, token: str, user: AbstractBaseUser) -> Team:
-    """Join the team of ``token``; a member already keeps the higher of the two roles."""
+    """Join the team of ``token``, which is then used up; a member already keeps the
+    higher of the two roles (and leaves the link unused)."""
     from teams.models import RANK
 
-    team, role = invite_read(token)
+    team, role, invitation = _invitation_of(token, lock=True)
     current = team_role(user, team)
     if current is None or RANK[Role(current)] < RANK[Role(role)]:
         TeamMembership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+        if invitation is not None:
+            invitation.used_at, invitation.used_by = timezone.now(), user
+            invitation.used_by_name = user.get_username()
+            invitation.save(update_fields=["used_at", "used_by", "used_by_name"])
         audit_record("invite.accept", team=team, actor=user, target=user.get_username(), role=role)
     return team
+
+
+@transaction.atomic
+def invite_revoke(*, actor: AbstractBaseUser, team: Team, invitation_id: int) -> Invitation:
+    """Revoke a pending invitation of ``team`` (its admins): its link then answers who
+    revoked it and creates no account."""
+    _require_team(actor, team, ADMIN)
+    invitation = team.invitations.select_for_update().filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound(f"team {team.slug!r} has no invitation #{invitation_id}", "invitation")
+    if invitation.state != "pending":
+        raise ApiError(
+            f"invitation #{invitation_id} is already {invitation.state}: only a pending one can be revoked",
+            "invitation",
+            status=409,
+        )
+    invitation.revoked_at, invitation.revoked_by_name = timezone.now(), actor.get_username()
+    invitation.save(update_fields=["revoked_at", "revoked_by_name"])
+    audit_record(
+        "invite.revoke",
+        team=team,
+        target=f"invitation #{invitation.pk} ({invitation.role})",
+        invitation=invitation.pk,
+        made_by=invitation.created_by_name,
+    )
+    return invitation
 
 
 def api_key_create(

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.mail import send_mail
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,7 +24,14 @@ from experiments.models import ApiKey, KeyScope, Visibility
 from experiments.selectors import ADMIN, has_role, project_named_or_404, project_role, projects_visible_to
 from teams import services
 from teams.models import ProjectMember, Role, Team
-from teams.selectors import audit_events_for, team_at_least, team_members, team_role, teams_of
+from teams.selectors import (
+    audit_events_for,
+    team_at_least,
+    team_invitations,
+    team_members,
+    team_role,
+    teams_of,
+)
 
 
 def _error(exc: ApiError) -> str:
@@ -161,6 +169,11 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
                         [email],
                         fail_silently=True,
                     )
+            elif action == "revoke-invite":
+                raw = request.POST.get("invitation", "")
+                if not raw.isdigit():
+                    raise ApiError(f"must be an invitation number, not {raw!r}", "invitation")
+                services.invite_revoke(actor=request.user, team=team, invitation_id=int(raw))
             else:
                 raise ApiError("unknown action", "action")
         except ApiError as exc:
@@ -175,6 +188,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "roles": Role.values,
         "projects": team.projects.order_by("name"),
         "events": audit_events_for(team) if is_admin else [],
+        "invitations": team_invitations(team) if is_admin else [],
         "error": error,
         "invite_url": invite_url,
         "invite_days": settings.TEAMS_INVITE_MAX_AGE_DAYS,
@@ -192,14 +206,19 @@ def team_join(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "teams/join.html", {"error": exc.message}, status=exc.status)
     form = UserCreationForm(request.POST or None) if not request.user.is_authenticated else None
     if request.method == "POST":
-        if request.user.is_authenticated:
-            services.invite_accept(token=token, user=request.user)
-            return HttpResponseRedirect(reverse("team", args=[team.slug]))
-        if form.is_valid():
-            user = form.save()
-            services.invite_accept(token=token, user=user)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return HttpResponseRedirect(reverse("team", args=[team.slug]))
+        try:
+            if request.user.is_authenticated:
+                services.invite_accept(token=token, user=request.user)
+                return HttpResponseRedirect(reverse("team", args=[team.slug]))
+            if form.is_valid():
+                # One transaction: a link revoked or used meanwhile leaves no account behind.
+                with transaction.atomic():
+                    user = form.save()
+                    services.invite_accept(token=token, user=user)
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return HttpResponseRedirect(reverse("team", args=[team.slug]))
+        except ApiError as exc:
+            return render(request, "teams/join.html", {"error": exc.message}, status=exc.status)
     return render(request, "teams/join.html", {"team": team, "role": role, "form": form})
 
 
