@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.models import Media, MediaKind, Metric, Run, RunStatus
+from experiments.models import Checkpoint, Media, MediaKind, Metric, Run, RunStatus
 from experiments.queries import fold_ranks, metric_series
 
 MAX_POINTS = 3000
@@ -32,29 +32,33 @@ _SPLIT = re.compile(r"^([A-Za-z]+)[/_.\-]")
 
 @dataclass(frozen=True)
 class Curve:
-    """One metric as arrays ordered by step (several ranks averaged per step)."""
+    """One metric as arrays ordered by step (several ranks averaged per step); ``wall_time``
+    (seconds since the epoch, when each point was logged) when read."""
 
     key: str
     step: np.ndarray
     value: np.ndarray
     downsampled: bool = False
+    wall_time: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.step)
 
+    def _take(self, keep: np.ndarray | slice) -> Curve:
+        wall = None if self.wall_time is None else self.wall_time[keep]
+        return Curve(self.key, self.step[keep], self.value[keep], self.downsampled, wall)
+
     @property
     def finite(self) -> Curve:
-        keep = np.isfinite(self.value)
-        return Curve(self.key, self.step[keep], self.value[keep], self.downsampled)
+        return self._take(np.isfinite(self.value))
 
     def between(self, lo: float, hi: float) -> Curve:
-        keep = (self.step >= lo) & (self.step <= hi)
-        return Curve(self.key, self.step[keep], self.value[keep], self.downsampled)
+        return self._take((self.step >= lo) & (self.step <= hi))
 
     def tail(self, fraction: float) -> Curve:
         """The last ``fraction`` of its points (at least one)."""
         n = max(1, round(len(self) * fraction))
-        return Curve(self.key, self.step[-n:], self.value[-n:], self.downsampled)
+        return self._take(slice(len(self) - n, None))
 
 
 def split_of(key: str) -> str:
@@ -116,7 +120,7 @@ class RunData:
     def _read(self, metric: Metric, max_points: int) -> Curve:
         series = metric_series(metric, max_points)
         folded = fold_ranks(series)  # several ranks: their mean per step, as charts draw it
-        return Curve(metric.key, folded.step, folded.value, series.downsampled)
+        return Curve(metric.key, folded.step, folded.value, series.downsampled, folded.wall_time)
 
     def find(self, splits: tuple[str, ...], names: tuple[str, ...]) -> str | None:
         """The first logged key spelled ``<split><sep><name>`` (``val/loss``, ``val_loss``),
@@ -177,6 +181,19 @@ class RunData:
         return confusion.filter(name__in=VAL_SPLITS).exists()
 
     # -- media ---------------------------------------------------------------------------
+    @cached_property
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """The run's stored checkpoints as (step, name), oldest step first; the name is
+        the file's name, or its uid when it has none."""
+        rows = Checkpoint.objects.filter(run=self.run).order_by("step", "created_at", "pk")
+        rows = rows.values_list("step", "filename", "uid")
+        return [(int(step), filename or uid) for step, filename, uid in rows]
+
+    def checkpoint_before(self, step: int) -> tuple[int, str] | None:
+        """The last checkpoint saved at or before ``step`` (where to resume from), if any."""
+        found = [item for item in self.checkpoints if item[0] <= step]
+        return found[-1] if found else None
+
     def confusion_matrices(self, limit: int = 20) -> tuple[str, list[tuple[int, list[str], list[list[int]]]]]:
         """(split, [(step, labels, matrix)] oldest first): the newest ``limit`` matrices
         of the validation split if there is one, else of the newest split logged."""

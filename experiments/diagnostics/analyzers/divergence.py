@@ -40,6 +40,25 @@ def _remedies(run: RunData, clip_at: float | None) -> list[str]:
     ]
 
 
+def with_checkpoint(run: RunData, finding: Finding, before_step: int) -> Finding:
+    """``finding`` naming the last checkpoint saved at or before ``before_step`` (where the
+    blow-up began), to resume from, when the run has one."""
+    checkpoint = run.checkpoint_before(before_step)
+    if checkpoint is None:
+        return finding
+    step, name = checkpoint
+    finding.evidence["resume_checkpoint"] = name
+    finding.evidence["resume_checkpoint_step"] = step
+    finding.summary += f" Resume from checkpoint {name}, saved at step {step}, before it began."
+    finding.remedies.insert(
+        1,
+        f"Resume from checkpoint {name} (step {step}) with the lower learning rate: "
+        f"tracker.load_checkpoint({run.run.pk}, which={step}).",
+    )
+    finding.marks.append({"step": step, "label": f"checkpoint {name}"})
+    return finding
+
+
 class Divergence(Analyzer):
     name = "divergence"
     title = "Divergence (NaN/inf or exploding loss)"
@@ -61,7 +80,7 @@ class Divergence(Analyzer):
                 continue
             finding = self._nonfinite(run, curve) or self._explosion(run, curve, limits)
             if finding is not None:
-                return [finding]
+                return [with_checkpoint(run, finding, int(finding.step_start))]
         return []
 
     def _clip_hint(self, run: RunData, before_step: int) -> float | None:
