@@ -1,5 +1,5 @@
-"""Managing runs after the fact: edit a run's name, group, tags and notes, move it to
-another project, delete runs (issue #16). Roles come from ``experiments.selectors``:
+"""Managing runs after the fact: edit a run's name, group, tags and notes, archive and
+restore, move it to another project, delete runs (issue #16). Roles come from ``experiments.selectors``:
 members edit; admins move and delete (and must be members of the target project).
 
 Deleting is in two steps so that a run of millions of points answers at once: the run
@@ -16,6 +16,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from experiments import events
 from experiments.errors import ApiError
@@ -35,13 +37,14 @@ class RunChanges:
     notes: str | None = None
     tags: list[str] | None = None
     project: str | None = None
+    archived: bool | None = None
 
 
 def parse_run_changes(data: Any) -> RunChanges:
-    """A PATCH body: any of name, group, notes (Markdown), tags, project. Raises ApiError
-    naming the field."""
+    """A PATCH body: any of name, group, notes (Markdown), tags, project, archived (true
+    archives, false restores). Raises ApiError naming the field."""
     data = _obj(data)
-    known = {"name", "group", "notes", "tags", "project"}
+    known = {"name", "group", "notes", "tags", "project", "archived"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ApiError(
@@ -49,7 +52,9 @@ def parse_run_changes(data: Any) -> RunChanges:
             unknown[0],
         )
     if not data:
-        raise ApiError("nothing to change: send name, group, notes, tags or project", "body")
+        raise ApiError("nothing to change: send name, group, notes, tags, project or archived", "body")
+    if "archived" in data and type(data["archived"]) is not bool:
+        raise ApiError(f"archived must be true or false, got {data['archived']!r:.40}", "archived")
 
     def text(name: str, limit: int) -> str | None:
         if name not in data:
@@ -66,6 +71,7 @@ def parse_run_changes(data: Any) -> RunChanges:
         notes=text("notes", 100_000),
         tags=_tags(data["tags"]) if "tags" in data else None,
         project=text("project", 200),
+        archived=data.get("archived"),
     )
 
 
@@ -74,11 +80,16 @@ def run_update(*, actor: AbstractBaseUser, run: Run, changes: RunChanges) -> Run
     from teams.audit import audit_record
 
     require_role(actor, run.project, ADMIN if changes.project else MEMBER)
-    fields = {k: v for k, v in vars(changes).items() if v is not None and k != "project"}
+    fields = {k: v for k, v in vars(changes).items() if v is not None and k not in ("project", "archived")}
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         for name, value in fields.items():
             setattr(run, name, value)
+        if changes.archived is not None and changes.archived != (run.archived_at is not None):
+            run.archived_at = timezone.now() if changes.archived else None
+            fields["archived_at"] = run.archived_at
+            action = "run.archive" if changes.archived else "run.restore"
+            audit_record(action, project=run.project, target=run.name, run=run.pk)
         if changes.project is not None and changes.project != run.project.name:
             target = _target_project(actor, run, changes.project)
             audit_record("run.move", project=run.project, target=run.name, run=run.pk, to=target.name)
@@ -133,7 +144,7 @@ def _trash_project() -> Project:
     return project
 
 
-BULK_ACTIONS = ("delete", "tag", "untag")
+BULK_ACTIONS = ("delete", "tag", "untag", "archive", "restore")
 MAX_BULK = 1000
 
 
@@ -149,7 +160,7 @@ def parse_bulk(data: Any) -> tuple[str, list[int], str]:
     if len(ids) > MAX_BULK:
         raise ApiError(f"at most {MAX_BULK} runs per request, got {len(ids)}", "runs")
     tag = ""
-    if action != "delete":
+    if action in ("tag", "untag"):
         tag = _tags([data.get("tag")])[0] if isinstance(data.get("tag"), str) and data["tag"].strip() else ""
         if not tag:
             raise ApiError("tag must be a non-empty string", "tag")
@@ -170,6 +181,33 @@ def runs_tag(*, actor: AbstractBaseUser, runs: list[Run], tag: str, add: bool) -
                 run.save(update_fields=["tags"])
                 events.emit(run, {"type": "edited", "fields": ["tags"]})
                 changed.append(run.pk)
+    return changed
+
+
+ARCHIVED_CHOICES = {"false": False, "0": False, "true": True, "1": True, "any": None}
+
+
+def archived_filter(runs: QuerySet[Run], archived: str | None) -> QuerySet[Run]:
+    """``runs`` as lists show them: without archived runs by default; ``true`` (or ``1``)
+    only archived ones, ``any`` both. Raises ApiError naming ``archived``."""
+    value = (archived or "false").strip().lower()
+    if value not in ARCHIVED_CHOICES:
+        raise ApiError(f"archived must be true, false or any, got {archived!r:.40}", "archived")
+    choice = ARCHIVED_CHOICES[value]
+    return runs if choice is None else runs.filter(archived_at__isnull=not choice)
+
+
+def runs_archive(*, actor: AbstractBaseUser, runs: list[Run], archived: bool) -> list[int]:
+    """Archive (or restore) each run (the member role in each project); returns the ids
+    that changed."""
+    changes = RunChanges(archived=archived)
+    for run in runs:
+        require_role(actor, run.project, MEMBER)
+    changed = []
+    for run in runs:
+        if (run.archived_at is not None) != archived:
+            run_update(actor=actor, run=run, changes=changes)
+            changed.append(run.pk)
     return changed
 
 

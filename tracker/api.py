@@ -29,17 +29,24 @@ class Api:
         return list(self._get("/api/v1/projects")["projects"])
 
     def runs(
-        self, project: str, q: str = "", *, order: str = "-created", limit: int | None = None
-    ) -> list[RunView]:
+        self,
+        project: str,
+        q: str = "",
+        *,
+        order: str = "-created",
+        limit: int | None = None,
+        archived: bool | None = False,
+    ) -> RunList:
         """The project's runs matching ``q`` (the filter language of the runs table, e.g.
         ``"config.lr > 1e-3 and val/acc.max >= 0.95"``), ordered by ``order`` (``created``,
         ``name``, ``id`` or a metric such as ``-val/acc.max``; ``-`` for descending), at
-        most ``limit`` of them. The server answers in pages; this reads them all. A wrong
-        query raises TrackerError naming the column."""
-        runs: list[RunView] = []
+        most ``limit`` of them. Archived runs are left out (``archived=True``: only them,
+        ``None``: both). The server answers in pages; this reads them all. A wrong query
+        raises TrackerError naming the column."""
+        runs = RunList()
         offset: int | None = 0
         while offset is not None and (limit is None or len(runs) < limit):
-            params = {"order": order, "offset": offset}
+            params = {"order": order, "offset": offset, "archived": _ARCHIVED[archived]}
             if q:
                 params["q"] = q
             if limit is not None:
@@ -54,6 +61,30 @@ class Api:
 
     def close(self) -> None:
         self._client.close()
+
+
+_ARCHIVED = {False: "false", True: "true", None: "any"}
+
+
+class RunList(list):
+    """The runs ``Api.runs`` found: a list of RunView, with their histories in one table."""
+
+    def history(self, keys: Iterable[str] | str | None = None, *, pandas: bool | None = None) -> Any:
+        """Every stored point of ``keys`` of every run, one record per point with the run's
+        ``run`` id and ``name``: a pandas DataFrame when pandas is installed (``pandas=None``,
+        the default) or asked for, else a list of dicts. ``.to_parquet(path)`` on the
+        DataFrame writes the set's whole history as Parquet."""
+        records = [{"run": run.id, "name": run.name, **point} for run in self for point in run.history(keys)]
+        if pandas is False:
+            return records
+        try:
+            import pandas as pd
+        except ImportError:
+            if pandas:
+                raise TrackerError("history(pandas=True) needs pandas: pip install pandas") from None
+            return records
+        columns = ["run", "name", "key", "step", "value", "wall_time", "rank"]
+        return pd.DataFrame.from_records(records, columns=columns)
 
 
 class RunView:

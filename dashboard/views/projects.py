@@ -62,11 +62,16 @@ def _column_choice(params: QueryDict) -> tuple[list[str] | None, list[str] | Non
     return [k for k in params.getlist("c") if k], [k for k in params.getlist("m") if k]
 
 
+def _archived(request: HttpRequest) -> bool:
+    """Whether the page lists the archived runs (``archived=1``) instead of the others."""
+    return request.GET.get("archived", "") in ("1", "true")
+
+
 def _filtered_runs(request: HttpRequest, project) -> tuple[QuerySet[Run], str, FilterError | None]:
     """The user's runs of ``project`` that pass the page's filter (``q``), the filter, and
-    its error (then no runs)."""
+    its error (then no runs). Archived runs only with ``archived=1``, and then only they."""
     query = request.GET.get("q", "").strip()
-    runs = runs_visible_to(request.user).filter(project=project)
+    runs = runs_visible_to(request.user).filter(project=project, archived_at__isnull=not _archived(request))
     try:
         return (filter_runs(runs, query, project_overrides(project)) if query else runs), query, None
     except FilterError as error:
@@ -128,6 +133,9 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "group_by": group_by,
         "groups": groups,
         "export_query": _without(request.GET, "offset"),
+        "archived": _archived(request),
+        "n_archived": runs_visible_to(request.user).filter(project=project).exclude(archived_at=None).count(),
+        "archived_url": _archived_toggle(request),
         "group_choices": ["group", "status", *(f"config.{k}" for k in table.all_config_keys[:50])],
     }
     return render(request, "projects/detail.html", context, status=400 if filter_error else 200)
@@ -210,6 +218,16 @@ def _without(params: QueryDict, *names: str) -> str:
     for name in names:
         params.pop(name, None)
     return params.urlencode()
+
+
+def _archived_toggle(request: HttpRequest) -> str:
+    """The page's URL listing the archived runs instead of the others, or back."""
+    params = request.GET.copy()
+    for name in ("offset", "archived"):
+        params.pop(name, None)
+    if not _archived(request):
+        params["archived"] = "1"
+    return "?" + params.urlencode()
 
 
 def _pager(request: HttpRequest, table: RunsTable) -> dict | None:

@@ -15,7 +15,7 @@ from experiments.formatting import fmt_duration, fmt_number, fmt_value, is_bad
 from experiments.media import reads
 from experiments.media.pages import INTERNAL_PREFIXES
 from experiments.models import PointChunk
-from experiments.selectors import run_metrics, runs_visible_to
+from experiments.selectors import can_admin, can_write, run_metrics, runs_visible_to
 from experiments.tables import flatten
 
 # Key prefixes that name a data split: ``train/loss`` and ``val/loss`` are one learning
@@ -168,5 +168,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         # Strings logged with tracker.log: templates/runs/_media.html's Text section.
         "text_series": reads.text_series(run),
         "baseline": baseline_active(run.project),
+        # Members edit name, tags and notes and archive; admins also delete (runops).
+        "can_edit": can_write(request.user, run.project),
+        "can_delete": can_admin(request.user, run.project),
     }
     return render(request, "runs/detail.html", context)

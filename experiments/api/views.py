@@ -121,7 +121,7 @@ def project_runs(request: HttpRequest, user, name: str) -> dict:
     params = request.GET
     page = runs_page(
         project,
-        runs_visible_to(user).filter(project=project),
+        runops.archived_filter(runs_visible_to(user).filter(project=project), params.get("archived")),
         q=params.get("q", "").strip(),
         order=params.get("order", "-created").strip(),
         limit=parse_int(params.get("limit"), "limit", minimum=1, maximum=2**53),
@@ -142,7 +142,7 @@ def run_detail(request: HttpRequest, user, run_id: int) -> dict:
 
 @api_view(("PATCH",), csrf_session=True)
 def run_edit(request: HttpRequest, user, body, run_id: int) -> dict:
-    """Edit a run's name, group, tags, notes; move it (``project``)."""
+    """Edit a run's name, group, tags, notes; archive or restore it; move it (``project``)."""
     changes = runops.parse_run_changes(body)
     run = runops.run_update(actor=user, run=services.run_get_for_user(user, run_id), changes=changes)
     return run_dict(run, request)
@@ -156,7 +156,8 @@ def run_delete(request: HttpRequest, user, run_id: int) -> tuple[dict, int]:
 
 @api_view(("POST",), csrf_session=True)
 def runs_bulk(request: HttpRequest, user, body) -> tuple[dict, int]:
-    """One action on many runs: ``{"action": "delete" | "tag" | "untag", "runs": [ids],
+    """One action on many runs: ``{"action": "delete" | "tag" | "untag" | "archive" |
+    "restore", "runs": [ids],
     "tag": "..."}`` (the table's bulk actions). All or nothing: one run that is not
     allowed refuses the whole request."""
     action, ids, tag = runops.parse_bulk(body)
@@ -166,6 +167,8 @@ def runs_bulk(request: HttpRequest, user, body) -> tuple[dict, int]:
         raise NotFound(f"run {missing[0]} does not exist or is not yours", "runs")
     if action == "delete":
         return {"deleted": runops.runs_delete(actor=user, runs=runs)}, 202
+    if action in ("archive", "restore"):
+        return {"changed": runops.runs_archive(actor=user, runs=runs, archived=action == "archive")}, 200
     return {"changed": runops.runs_tag(actor=user, runs=runs, tag=tag, add=action == "tag")}, 200
 
 

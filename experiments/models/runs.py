@@ -108,6 +108,9 @@ class Run(models.Model):
     join_key = models.CharField(max_length=200, blank=True, default="")
     # The number of processes (ranks) the launcher started for the run; 1 for one process.
     world_size = models.PositiveIntegerField(default=1)
+    # Archived runs keep everything but leave the runs table, the API's lists and exports
+    # until restored (``?archived=1`` lists them); None while the run is not archived.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]

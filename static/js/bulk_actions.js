@@ -1,5 +1,5 @@
 // Runs table: actions on the runs ticked for comparison (compare_select.js adds the
-// boxes): add or remove a tag, delete (admins). One request for all of them
+// boxes): add or remove a tag, archive or restore, delete (admins). One request for all of them
 // (POST /api/v1/runs/bulk); the table follows through its live events ("edited",
 // "deleted"), and this script also removes deleted rows at once.
 (function () {
@@ -46,6 +46,14 @@
           if (row) row.remove();
         });
         message.textContent = `Deleted ${(body.deleted || []).length} run(s).`;
+      } else if (action === "archive" || action === "restore") {
+        // They leave this list (archived runs are listed apart).
+        (body.changed || []).forEach((id) => {
+          const row = table.querySelector(`tbody tr[data-run="${Number(id)}"]`);
+          if (row) row.remove();
+        });
+        const verb = action === "archive" ? "Archived" : "Restored";
+        message.textContent = `${verb} ${(body.changed || []).length} run(s).`;
       } else {
         message.textContent = `Changed ${(body.changed || []).length} run(s).`;
       }
@@ -67,6 +75,10 @@
 
   document.getElementById("bulk-add-tag").addEventListener("click", () => tag("tag"));
   document.getElementById("bulk-remove-tag").addEventListener("click", () => tag("untag"));
+  ["archive", "restore"].forEach((action) => {
+    const button = document.getElementById(`bulk-${action}`);
+    if (button) button.addEventListener("click", () => send(action, {}));
+  });
   const remove = document.getElementById("bulk-delete");
   if (remove) {
     remove.addEventListener("click", () => {
