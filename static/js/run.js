@@ -38,6 +38,7 @@
     onChange: onControl,
   });
   const state = controls.state;
+  const openedAt = stepFromQuery(); // ?step=N: an alert's link to the step that fired
 
   // --- Pure helpers -------------------------------------------------------------
 
@@ -64,6 +65,44 @@
   function colorFor(chart, key, index) {
     if (chart.keys.length > 1 && SPLIT_COLORS[splitName(key)]) return SPLIT_COLORS[splitName(key)];
     return PALETTE[index % PALETTE.length];
+  }
+
+  // The step in ?step=N, or null: anything but an integer is ignored (a hand-edited link).
+  function stepFromQuery() {
+    const raw = (new URLSearchParams(window.location.search).get("step") || "").trim();
+    if (!/^-?\d+$/.test(raw)) return null;
+    const step = Number(raw);
+    return Number.isSafeInteger(step) ? step : null;
+  }
+
+  // A dashed line at ?step=N on every chart; steps mean nothing on a time axis.
+  function openedAtMarks() {
+    if (openedAt === null || state.xAxis !== "step") return { shapes: [], annotations: [] };
+    return {
+      shapes: [{
+        type: "line", name: "opened-at-step", xref: "x", yref: "paper", x0: openedAt, x1: openedAt, y0: 0, y1: 1,
+        line: { color: "#9333ea", width: 1.5, dash: "dash" },
+      }],
+      annotations: [{
+        name: "opened-at-step", xref: "x", yref: "paper", x: openedAt, y: 1, xanchor: "right", yanchor: "top",
+        text: `step ${openedAt}`, showarrow: false, font: { size: 10, color: "#9333ea" }, captureevents: false,
+      }],
+    };
+  }
+
+  function showOpenedAt() {
+    if (openedAt === null) return;
+    let banner = document.getElementById("step-banner");
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "step-banner";
+      banner.className = "alert alert-info step-banner";
+      banner.setAttribute("role", "status");
+      grid.closest(".charts-section").before(banner);
+    }
+    banner.dataset.step = String(openedAt);
+    banner.textContent = `Opened at step ${openedAt} (from an alert): a dashed line marks it on every chart.` +
+      (state.xAxis === "step" ? "" : " Set the x-axis to Step to see it.");
   }
 
   // --- Traces and layout ----------------------------------------------------------
@@ -162,6 +201,8 @@
         linecolor: "#d0d5dd", exponentformat: "e", tickformat: state.logY ? "" : "~g",
       },
       yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true },
+      shapes: openedAtMarks().shapes,
+      annotations: openedAtMarks().annotations,
     };
   }
 
@@ -681,6 +722,7 @@
         else chart.stale = true;
       });
     } else if (name === "xAxis") {
+      showOpenedAt();
       // A zoomed step range means nothing on a time axis: go back to the whole run.
       charts.forEach((chart) => {
         if (chart.range) {
@@ -724,6 +766,7 @@
       if (sentinels) sentinels.observe(section.sentinel);
     });
     markSingle();
+    showOpenedAt();
     sections.forEach(applySection);
     drawMetricsTable();
     scheduleBuild();

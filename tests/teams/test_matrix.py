@@ -91,6 +91,7 @@ SPEC: dict[str, Spec] = {
     ),
     "runs/<int:run_id>/compare/": Spec("/runs/{run}/compare/"),
     "runs/<int:run_id>/media.json": Spec("/runs/{run}/media.json"),
+    "runs/<int:run_id>/datasets.json": Spec("/runs/{run}/datasets.json"),
     "runs/<int:run_id>/checkpoints/<int:checkpoint_id>/download": Spec(
         "/runs/{run}/checkpoints/{checkpoint}/download"
     ),
