@@ -5,7 +5,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from dashboard.views import analysis, projects, runs, sdk, series
+from dashboard.views import analysis, projects, runs, saved_views, sdk, series
 from experiments.compare import pages as compare
 from experiments.media.pages import run_checkpoint_download, run_media
 
@@ -21,6 +21,12 @@ urlpatterns = [
     path("sdk/<str:filename>", sdk.wheel_file, name="sdk-wheel"),
     path("projects/<str:name>/", projects.project_detail, name="project"),
     path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
+    path("projects/<str:name>/views/", saved_views.view_save, name="project-view-save"),
+    path(
+        "projects/<str:name>/views/<int:view_id>/delete/",
+        saved_views.view_delete,
+        name="project-view-delete",
+    ),
     path("projects/<str:name>/runs.csv", projects.project_export, {"fmt": "csv"}, name="project-export-csv"),
     path(
         "projects/<str:name>/runs.parquet",

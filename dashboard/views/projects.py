@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
+from dashboard.views.saved_views import saved_views
 from experiments import export
 from experiments.api.http import checked, page_json
 from experiments.directions import project_overrides
@@ -25,7 +26,7 @@ from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_ba
 from experiments.grouping import GroupRow, runs_groups
 from experiments.models import Run
 from experiments.payloads import is_routable_project_name, parse_int
-from experiments.selectors import can_admin, project_named_or_404, runs_visible_to
+from experiments.selectors import can_admin, can_write, project_named_or_404, runs_visible_to
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
     DEFAULT_METRIC_COLUMNS,
@@ -133,6 +134,8 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "group_by": group_by,
         "groups": groups,
         "export_query": _without(request.GET, "offset"),
+        "saved_views": saved_views(request.user, project),
+        "can_write": can_write(request.user, project),
         "archived": _archived(request),
         "n_archived": runs_visible_to(request.user).filter(project=project).exclude(archived_at=None).count(),
         "archived_url": _archived_toggle(request),

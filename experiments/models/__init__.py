@@ -5,6 +5,7 @@ those of the single ``models.py`` they came from, so no migration changed.
 - ``runs``: projects, runs, metrics and their point chunks, batch receipts, API keys.
 - ``media``: media (confusion matrices, curves, histograms) and checkpoints.
 - ``compare``: baselines and metric directions.
+- ``views``: saved views of the runs table.
 
 Diagnostics' models live in their own app, ``experiments.diagnostics.models``.
 """
@@ -24,6 +25,7 @@ from experiments.models.runs import (
     RunStatus,
     Visibility,
 )
+from experiments.models.views import SavedView
 
 __all__ = [
     "ApiKey",
@@ -42,5 +44,6 @@ __all__ = [
     "Project",
     "Run",
     "RunStatus",
+    "SavedView",
     "Visibility",
 ]

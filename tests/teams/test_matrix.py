@@ -74,6 +74,20 @@ SPEC: dict[str, Spec] = {
     "accounts/logout/": Spec("/accounts/logout/", method=POST, target=None, public=True, allowed="login"),
     "projects/<str:name>/": Spec("/projects/{project}/", target="project"),
     "projects/<str:name>/rows.json": Spec("/projects/{project}/rows.json?run={run}", target="project"),
+    "projects/<str:name>/views/": Spec(
+        "/projects/{project}/views/",
+        method=POST,
+        target="project",
+        needs=Role.MEMBER,
+        body={"view": "matrix", "query": "q=status+%3D+finished"},
+    ),
+    "projects/<str:name>/views/<int:view_id>/delete/": Spec(
+        "/projects/{project}/views/999999/delete/",
+        method=POST,
+        target="project",
+        needs=Role.MEMBER,
+        allowed="404",  # no such view: members are told so, viewers are refused first
+    ),
     "projects/<str:name>/runs.csv": Spec("/projects/{project}/runs.csv", target="project"),
     "projects/<str:name>/runs.parquet": Spec("/projects/{project}/runs.parquet", target="project"),
     "runs/<int:run_id>/": Spec("/runs/{run}/"),
