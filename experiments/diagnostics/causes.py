@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
 class Rule:
     """``cause`` explains each of ``consequences``. With ``after_cause`` only a consequence
-    whose evidence begins at or after the cause's own first step (a finding computed on
-    what the cause had already broken)."""
+    whose evidence begins at or after the cause's own first step (for a divergence, where
+    the blow-up began): a finding computed on what the cause had already broken."""
 
     cause: str
     consequences: frozenset[str]
@@ -46,9 +46,9 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "dead_relu",
-        ("vanishing_gradients", "collapsed_class"),
-        "a dead ReLU layer passes back no gradient and carries no information, so earlier layers "
-        "stop learning and the output falls back on the majority class",
+        ("vanishing_gradients", "collapsed_class", "underfitting", "lr_too_low", "not_converged"),
+        "a dead ReLU layer passes back no gradient and carries no information: the layers before it "
+        "stop learning, the loss hardly moves and the output falls back on one class",
     ),
     _rule(
         "divergence",
@@ -67,23 +67,10 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-# The step a cause's damage begins at, by the evidence names analyzers use.
-_START_EVIDENCE = ("first_nonfinite_step", "exploded_from_step", "dead_since_step")
-
 
 class FindingLike(Protocol):
     kind: str
     step_start: int | None
-    evidence: Any
-
-
-def _start(finding: FindingLike) -> int | None:
-    evidence = finding.evidence if isinstance(finding.evidence, dict) else {}
-    for name in _START_EVIDENCE:
-        value = evidence.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return int(value)
-    return finding.step_start
 
 
 def explains(cause: FindingLike, consequence: FindingLike) -> Rule | None:
@@ -92,7 +79,7 @@ def explains(cause: FindingLike, consequence: FindingLike) -> Rule | None:
         if rule.cause != cause.kind or consequence.kind not in rule.consequences:
             continue
         if rule.after_cause:
-            begins, effect = _start(cause), consequence.step_start
+            begins, effect = cause.step_start, consequence.step_start
             if begins is None or effect is None or effect < begins:
                 continue
         return rule

@@ -159,6 +159,8 @@ class Gradients(Analyzer):
         common, i, j = np.intersect1d(first.step, last.step, return_indices=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             per_step = first.value[i] / last.value[j]
+        judged = np.isfinite(per_step)  # norms gone NaN after a divergence tell nothing
+        common, per_step = common[judged], per_step[judged]
         since = stats.persistent_from(per_step < limits["vanish_ratio"])
         start = int(common[since]) if since is not None and len(common) else int(first.step[0])
         orders = -math.log10(ratio) if ratio > 0 else math.inf

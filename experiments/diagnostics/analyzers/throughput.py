@@ -3,7 +3,8 @@
 
 Only from what the run states, never guessed: tokens per step (a ``perf/tokens`` metric
 or ``tokens_per_step`` in the config or summary), the FLOPs (``flops_per_step``, or
-``flops_per_token``, or a parameter count ``params`` read as 6 FLOPs per parameter and
+``flops_per_token``, or a parameter count (``params``, or ``model/params`` from
+``tracker.watch``) read as 6 FLOPs per parameter and
 token, forward and backward), the pace (the wall times of its steps, or the system
 sampler's ``sys/steps_per_s``) and a peak (``peak_flops`` per GPU in FLOP/s, or the GPU
 model ``tracker`` records in the summary, from the table below). Missing any: no finding.
@@ -32,7 +33,7 @@ GPU_PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     ("V100", 125.0),
 )
 TOKEN_KEYS = ("perf/tokens", "perf/tokens_per_step", "train/tokens_per_step")
-PARAM_NAMES = ("params", "n_params", "num_params", "parameters", "model.params")
+PARAM_NAMES = ("params", "model/params", "n_params", "num_params", "parameters", "model.params")
 
 
 def gpu_peak(name: str) -> float | None:
