@@ -19,6 +19,7 @@ from alerts.models import AlertRule, Destination
 from experiments.compare.baselines import baseline_set
 from experiments.models import ApiKey, Project
 from teams import services as team_services
+from teams.models import Team
 from tests import factories
 from tests.browser import api, log, login
 
@@ -134,7 +135,8 @@ def _world(server, owner) -> dict:
     Trial.objects.create(
         sweep=sweep, number=0, params={PARAM: 0.01}, run=runs[0], state="complete", value=0.5
     )
-    return {"project": project, "run": runs[0], "second": runs[1], "sweep": sweep}
+    token = team_services.invite_make(actor=owner, team=Team.objects.get(slug="lab"), role="viewer")
+    return {"project": project, "run": runs[0], "second": runs[1], "sweep": sweep, "token": token}
 
 
 def _pages(world: dict) -> list[tuple[str, list[str]]]:
@@ -165,11 +167,12 @@ def _pages(world: dict) -> list[tuple[str, list[str]]]:
             [RUN, SECOND, CONFIG_KEY, CONFIG_VALUE, OTHER_VALUE, METRIC],
         ),
         (f"/runs/{run}/compare/", [RUN, SECOND, CONFIG_KEY, CONFIG_VALUE, OTHER_VALUE, METRIC]),
-        (f"/projects/{name}/analysis/", [PROJECT]),
+        (f"/projects/{name}/analysis/", [PROJECT, METRIC]),  # drawn once its data is computed
         (f"/projects/{name}/alerts/", [RULE, DESTINATION, METRIC]),
-        (f"/sweeps/{world['sweep'].pk}/", [SWEEP, PARAM]),
+        (f"/sweeps/{world['sweep'].pk}/", [SWEEP, PARAM, METRIC]),
         ("/teams/", [TEAM]),
         ("/teams/lab/", [TEAM]),
+        (f"/teams/join/{world['token']}/", [TEAM]),
         ("/keys/", [KEY_NAME, PROJECT]),
         (f"/projects/{name}/settings/", [PROJECT]),
     ]
@@ -206,7 +209,7 @@ def test_no_payload_runs_and_each_string_is_shown_literally(server, owner, page)
     for path, strings in _pages(world):
         page.goto(server.url + path)
         try:
-            page.wait_for_function(SHOWN, arg=strings, polling=100, timeout=8000)
+            page.wait_for_function(SHOWN, arg=strings, polling=100, timeout=15000)
         except PlaywrightTimeout:  # named below, with what is missing
             text = page.evaluate("document.body.innerText")
             missing = [s.split("<", 1)[0] for s in strings if s not in text]
