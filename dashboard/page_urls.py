@@ -27,6 +27,7 @@ urlpatterns = [
         saved_views.view_delete,
         name="project-view-delete",
     ),
+    path("projects/<str:name>/groups.json", projects.project_group_curves, name="project-group-curves"),
     path("projects/<str:name>/runs.csv", projects.project_export, {"fmt": "csv"}, name="project-export-csv"),
     path(
         "projects/<str:name>/runs.parquet",

@@ -4,12 +4,13 @@ its last values — two SQL aggregations whatever the number of runs (issue #16)
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
 from django.db.models import Avg, Count, F, Max, Min, QuerySet
 
-from experiments.filters import FilterError, JSONAs, parse_field, tokenize
+from experiments.filters import FilterError, JSONAs, filter_runs, parse_field, tokenize
 from experiments.models import Metric, Run
 
 MAX_GROUPS = 500
@@ -91,3 +92,20 @@ def runs_groups(runs: QuerySet[Run], by: str, metric_keys: list[str]) -> list[Gr
         std = _sample_std(row["n"], row["mean"], row["square"])
         group.metrics[row["key"]] = MetricStats(row["n"], row["mean"], std, row["lo"], row["hi"])
     return list(groups.values())
+
+
+def filter_literal(value: object) -> str:
+    """``value`` (a group's value) as the filter language writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def group_members(runs: QuerySet[Run], by: str, value: object) -> QuerySet[Run]:
+    """The runs of ``runs`` in the group ``value`` of ``by`` (None: runs without it), by
+    the same filter the group's link in the table uses."""
+    if value is None:
+        return runs.annotate(_g=_expression(by)).filter(_g__isnull=True)
+    return filter_runs(runs, f"{by} = {filter_literal(value)}", {})

@@ -23,7 +23,8 @@ from experiments.directions import project_overrides
 from experiments.errors import ApiError
 from experiments.filters import FilterError, filter_runs
 from experiments.formatting import fmt_datetime, fmt_duration, fmt_number, is_bad
-from experiments.grouping import GroupRow, runs_groups
+from experiments.group_curves import MAX_GROUPS, group_lines
+from experiments.grouping import GroupRow, filter_literal, group_members, runs_groups
 from experiments.models import Run
 from experiments.payloads import is_routable_project_name, parse_int
 from experiments.selectors import can_admin, can_write, project_named_or_404, runs_visible_to
@@ -117,7 +118,11 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "maxRowsPerRequest": MAX_ROWS_PER_REQUEST,
         "query": query,
         "paged": table.offset > 0 or table.total > len(table.rows),
+        "groupBy": group_by,
+        "groupCurvesUrl": reverse("project-group-curves", args=[project.name]),
+        "archived": _archived(request),
     }
+    admin = can_admin(request.user, project)
     rows_html = _rows_html(table.rows, table.config_keys, table.metric_keys, table.sort)
     context = {
         "project": project,
@@ -130,12 +135,12 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "filter_error": filter_error,
         "filter_caret": " " * (filter_error.column - 1) + "^" if filter_error else "",
         "pager": _pager(request, table),
-        "can_admin": can_admin(request.user, project),
+        "can_admin": admin,
         "group_by": group_by,
         "groups": groups,
         "export_query": _without(request.GET, "offset"),
-        "saved_views": saved_views(request.user, project),
-        "can_write": can_write(request.user, project),
+        "saved_views": saved_views(request.user, project, admin=admin),
+        "can_write": admin or can_write(request.user, project),
         "archived": _archived(request),
         "n_archived": runs_visible_to(request.user).filter(project=project).exclude(archived_at=None).count(),
         "archived_url": _archived_toggle(request),
@@ -177,19 +182,12 @@ def project_export(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
     return response
 
 
-def _literal(value) -> str:
-    """``value`` as the filter language writes it."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return repr(value)
-    return json.dumps(str(value))
-
-
 def _group_views(by: str, groups: list[GroupRow], table: RunsTable, query: str) -> list[dict]:
     """Each group's row: its value, count, and mean ± std (min–max) per metric column,
     with a link to the table filtered to its runs."""
     views = []
     for group in groups:
-        condition = f"{by} = {_literal(group.value)}" if group.value is not None else ""
+        condition = f"{by} = {filter_literal(group.value)}" if group.value is not None else ""
         members = f"({query}) and {condition}" if query and condition else (condition or query)
         cells = []
         for key in table.metric_keys:
@@ -213,6 +211,29 @@ def _group_views(by: str, groups: list[GroupRow], table: RunsTable, query: str) 
             }
         )
     return views
+
+
+@page_json
+def project_group_curves(request: HttpRequest, name: str) -> dict:
+    """The group-by's charts: per group (the largest MAX_GROUPS), the mean curve of
+    ``key`` with its bands and its members' curves; ``q`` and ``archived`` as the table."""
+    project = project_named_or_404(request.user, name)
+    runs, _query, filter_error = _filtered_runs(request, project)
+    if filter_error is not None:
+        raise ApiError(f"{filter_error.message} at column {filter_error.column}", "q")
+    by = request.GET.get("group_by", "").strip()
+    key = request.GET.get("key", "")
+    if not by:
+        raise ApiError("give group_by: config.KEY, group or status", "group_by")
+    if not key:
+        raise ApiError("give the metric to chart", "key")
+    try:
+        groups = runs_groups(runs, by, [])[:MAX_GROUPS]
+        members = [(g.value, g.count, group_members(runs, by, g.value)) for g in groups]
+    except FilterError as error:
+        raise ApiError(str(error), "group_by") from None
+    labelled = [("(not set)" if v is None else str(v), n, qs) for v, n, qs in members]
+    return {"key": key, "group_by": by, "groups": group_lines(labelled, key)}
 
 
 def _without(params: QueryDict, *names: str) -> str:

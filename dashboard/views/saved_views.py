@@ -24,9 +24,9 @@ def view_url(view: SavedView) -> str:
     return reverse("project", args=[view.project.name]) + (f"?{view.query}" if view.query else "")
 
 
-def saved_views(user, project: Project) -> list[dict]:
-    """The project's views for its table page: name, link, whether ``user`` may delete."""
-    admin = can_admin(user, project)
+def saved_views(user, project: Project, *, admin: bool) -> list[dict]:
+    """The project's views for its table page: name, link, whether ``user`` (a project
+    admin or not) may delete each."""
     return [
         {
             "id": view.pk,

@@ -31,6 +31,8 @@ class Curve:
     n: np.ndarray | None = None
     ranks: int = 1
     downsampled: bool = False
+    low: np.ndarray | None = None  # groups: the lowest and highest run at each step
+    high: np.ndarray | None = None
 
 
 def run_curve(series: Series, started: float) -> Curve:
@@ -76,6 +78,8 @@ def group_curve(curves: list[Curve], max_points: int) -> Curve:
         std = np.where(n > 1, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
         known = np.isfinite(values) & np.isfinite(elapsed)
         mean_elapsed = np.where(known, elapsed, 0.0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+        low = np.where(n > 0, np.nanmin(np.where(np.isfinite(values), values, np.inf), axis=0), np.nan)
+        high = np.where(n > 0, np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=0), np.nan)
     keep = n > 0
     return Curve(
         grid[keep],
@@ -84,6 +88,8 @@ def group_curve(curves: list[Curve], max_points: int) -> Curve:
         std=std[keep],
         n=n[keep],
         downsampled=any(c.downsampled for c in curves),
+        low=low[keep],
+        high=high[keep],
     )
 
 

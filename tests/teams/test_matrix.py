@@ -88,6 +88,9 @@ SPEC: dict[str, Spec] = {
         needs=Role.MEMBER,
         allowed="404",  # no such view: members are told so, viewers are refused first
     ),
+    "projects/<str:name>/groups.json": Spec(
+        "/projects/{project}/groups.json?group_by=status&key=train/loss", target="project"
+    ),
     "projects/<str:name>/runs.csv": Spec("/projects/{project}/runs.csv", target="project"),
     "projects/<str:name>/runs.parquet": Spec("/projects/{project}/runs.parquet", target="project"),
     "runs/<int:run_id>/": Spec("/runs/{run}/"),
