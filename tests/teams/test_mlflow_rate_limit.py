@@ -94,3 +94,67 @@ def test_no_limit_when_the_setting_is_zero(owner, fresh_counts):
             for _ in range(LIMIT + 2)
         }
     assert statuses == {200}
+
+
+# --- the real mlflow client against a live server with the limit on --------------------
+
+LIVE_LIMIT, LIVE_WINDOW = 4, 3
+
+
+@pytest.fixture
+def limited_mlflow(transactional_db, tmp_path, owner, monkeypatch):
+    """A live server with a small limit, and the mlflow client pointed at it as a user
+    configures it (``MLFLOW_TRACKING_URI`` and ``MLFLOW_TRACKING_TOKEN``)."""
+    from tests.mlflow.conftest import _reset_mlflow
+    from tests.processes import ServerProcess, process_env
+
+    env = {
+        **process_env(),
+        "TRACKER_RATE_LIMIT_PER_MINUTE": str(LIVE_LIMIT),
+        "TRACKER_RATE_LIMIT_WINDOW_SECONDS": str(LIVE_WINDOW),
+    }
+    proc = ServerProcess(env, log_path=tmp_path / "server.log")
+    proc.start(timeout=120)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", proc.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", factories.api_key(owner))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    monkeypatch.chdir(tmp_path)
+    _reset_mlflow()
+    yield proc
+    _reset_mlflow()
+    proc.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120)
+def test_the_mlflow_client_is_refused_then_keeps_every_metric_by_waiting(limited_mlflow, monkeypatch):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from experiments.models import Run
+
+    # Without retries, the client surfaces the refusal.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    client = MlflowClient()
+    time.sleep(LIVE_WINDOW - time.time() % LIVE_WINDOW + 0.05)  # a fresh window
+    with pytest.raises(MlflowException) as refused:
+        for _ in range(LIVE_LIMIT + 1):
+            client.search_experiments()
+    # (the client retries on 429 and so reports the status, not our body: the Django
+    # client tests above read the body)
+    assert "too many 429 error responses" in str(refused.value)
+
+    # With its retries (the default), it waits as Retry-After says and loses nothing.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
+    time.sleep(LIVE_WINDOW - time.time() % LIVE_WINDOW + 0.05)
+    experiment = client.create_experiment("limited")
+    run_id = client.create_run(experiment).info.run_id
+    started = time.monotonic()
+    for step in range(3 * LIVE_LIMIT):
+        client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+    took = time.monotonic() - started
+    history = client.get_metric_history(run_id, "loss")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(3 * LIVE_LIMIT))
+    assert Run.objects.get(name=client.get_run(run_id).info.run_name).points_count == 3 * LIVE_LIMIT
+    # 12 writes at 4 per 3 s window could not all pass in one window: the client waited.
+    assert took >= LIVE_WINDOW
