@@ -339,3 +339,49 @@ def test_no_throughput_finding_without_a_known_peak_or_a_flops_count(sdk):
 
     assert "throughput" not in diagnose(no_peak.id)
     assert "throughput" not in diagnose(no_flops.id)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_healthy_trainings_that_save_checkpoints_get_no_finding(sdk, digits, seed):
+    """test_training's healthy run, per seed, saving a checkpoint every epoch: the new
+    analyzers (spikes, throughput) and the folding add nothing to a run that is fine."""
+    x, y = digits
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(y), generator=generator)
+    train, val = order[:1400], order[1400:]
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=3e-3)
+    with run_of(f"healthy-checkpoints-{seed}", {"lr": 1e-2, "batch_size": 32}) as run:
+        tracker.watch(model, optimizer, log="all", log_freq=10)
+        step = 0
+        for _epoch in range(12):
+            model.train()
+            shuffled = train[torch.randperm(len(train), generator=generator)]
+            for start in range(0, len(shuffled), 32):
+                batch = shuffled[start : start + 32]
+                loss = F.cross_entropy(model(x[batch]), y[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                tracker.log({"train/loss": loss.item()}, step=step)
+                step += 1
+            model.eval()
+            with torch.no_grad():
+                train_logits, val_logits = model(x[train]), model(x[val])
+            tracker.log(
+                {
+                    "train/epoch_loss": F.cross_entropy(train_logits, y[train]).item(),
+                    "train/acc": (train_logits.argmax(1) == y[train]).float().mean().item(),
+                    "val/loss": F.cross_entropy(val_logits, y[val]).item(),
+                    "val/acc": (val_logits.argmax(1) == y[val]).float().mean().item(),
+                },
+                step=step - 1,
+            )
+            tracker.log_confusion_matrix(y[val], val_logits.argmax(1), step=step - 1, split="val")
+            tracker.save_checkpoint(model, step=step - 1)
+
+    found = diagnose(run.id)
+    assert found == {}, {k: [f.title for f in v] for k, v in found.items()}
+    assert Checkpoint.objects.filter(run_id=run.id).count() == 12
+    assert health(run.id)["findings"] == []

@@ -28,12 +28,19 @@ EXPLANATION = (
 def spikes_of(curve: Curve, limits: dict[str, float]) -> list[tuple[int, int, int | None]]:
     """The spikes of ``curve`` that recovered: (first index, peak index, index where it
     was back under ``recover_factor`` × the level before), in order. A spike is a point
-    ``spike_factor`` × above the median of the ``window`` points before it."""
+    ``spike_factor`` × above the median of the ``window`` points before it that also climbs
+    ``min_rise`` of the way from there back to where the loss started: late in a run a
+    batch at 4× a tiny loss is noise, not a spike."""
     values = curve.value
     window = int(limits["window"])
     level = stats.trailing_median(values, window)
+    start = stats.median(values[:3])
     with np.errstate(invalid="ignore"):
-        high = (level > 0) & (values > limits["spike_factor"] * level)
+        high = (
+            (level > 0)
+            & (values > limits["spike_factor"] * level)
+            & (values - level >= limits["min_rise"] * (start - level))
+        )
     high[:window] = False  # no running level to speak of yet
     found = []
     i = 0
@@ -62,6 +69,7 @@ class LossSpikes(Analyzer):
         "spike_factor": 3.0,
         "recover_points": 50,
         "recover_factor": 1.5,
+        "min_rise": 0.25,
     }
     threshold_help = {
         "min_points": "training-loss points needed (a long run) before judging",
@@ -69,6 +77,8 @@ class LossSpikes(Analyzer):
         "spike_factor": "a spike is a loss this many times its running level",
         "recover_points": "it must come back down within this many points (else it is divergence)",
         "recover_factor": "back down means under this many times the level before the spike",
+        "min_rise": "and it climbs at least this fraction of the way from that level back to the loss at "
+        "the start",
     }
 
     def analyze(self, run: RunData, limits: dict[str, float]) -> list[Finding]:
