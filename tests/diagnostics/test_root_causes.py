@@ -71,6 +71,8 @@ def test_dead_relus_from_a_negative_bias_lead_and_explain_the_vanishing_gradient
     dead = only(found, "dead_relu")
     assert dead.subject == "1" and dead.severity == "critical"
     assert dead.evidence["zero_fraction_pct"] == 100
+    assert dead.evidence["initial_zero_fraction_pct"] == 100
+    assert dead.remedies[0].startswith("The layer was dead from its first step: initialise with")
     assert "vanishing_gradients" in found and "collapsed_class" in found, sorted(found)
 
     body = health(run.id)

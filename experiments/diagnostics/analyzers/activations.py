@@ -9,6 +9,20 @@ from experiments.diagnostics.data import LAYER_POINTS, RunData
 from experiments.diagnostics.models import FindingSeverity
 
 
+def _remedies(dead_from_start: bool) -> list[str]:
+    """Best first: a layer dead from its first step was initialised dead (no update did
+    it), so the initialisation comes first; otherwise the updates that killed it."""
+    lower = "Lower the learning rate (and warm it up): large updates are what push units below zero."
+    leaky = "Use LeakyReLU(0.01), GELU or SiLU, which pass a gradient for negative inputs."
+    init = (
+        "Initialise with nn.init.kaiming_normal_ and zero (not negative) biases; put BatchNorm before the "
+        "activation."
+    )
+    if dead_from_start:
+        return [f"The layer was dead from its first step: {init[0].lower()}{init[1:]}", leaky, lower]
+    return [lower, leaky, init]
+
+
 class DeadActivations(Analyzer):
     name = "dead_relu"
     title = "Dead ReLUs"
@@ -61,13 +75,7 @@ class DeadActivations(Analyzer):
                         "(a learning rate too high) or a negative bias pushes the pre-activations below zero "
                         "for all inputs."
                     ),
-                    remedies=[
-                        "Lower the learning rate (and warm it up): large updates are what push units below "
-                        "zero.",
-                        "Use LeakyReLU(0.01), GELU or SiLU, which pass a gradient for negative inputs.",
-                        "Initialise with nn.init.kaiming_normal_ and zero (not negative) biases; put "
-                        "BatchNorm before the activation.",
-                    ],
+                    remedies=_remedies(dead_from_start=initial >= limits["dead_fraction"]),
                     step_start=start,
                     step_end=int(curve.step[-1]),
                     evidence={
