@@ -117,6 +117,13 @@ def _ranks(run) -> int:
     return max(run.world_size, len(set(seen[:100_000])))
 
 
+_X_METRIC = re.compile(
+    r"(?:^|[/_.])(?:epoch|epochs|tokens?|samples?|examples?|images?|seen|global_step|iter(?:ation)?s?|flops)"
+    r"(?:$|[/_.])",
+    re.IGNORECASE,
+)
+
+
 @login_required
 @checked
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
@@ -169,6 +176,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "text_series": reads.text_series(run),
         "baseline": baseline_active(run.project),
         # Members edit name, tags and notes and archive; admins also delete (runops).
+        # Counters a chart may use as its x-axis instead of the step (tokens, epoch...).
+        "x_metric_keys": [k for k in keys if _X_METRIC.search(k)][:50],
         "can_edit": can_write(request.user, run.project),
         "can_delete": can_admin(request.user, run.project),
     }

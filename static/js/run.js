@@ -33,8 +33,8 @@
   const grid = document.getElementById("charts");
   const controls = TrackerControls.bind({
     storageKey: CONTROLS_KEY,
-    defaults: { smoothing: 0.6, logY: false, xAxis: "step", perRank: false },
-    inputs: { smoothing: "smoothing", logY: "log-y", xAxis: "x-axis", perRank: "per-rank" },
+    defaults: { smoothing: 0.6, logY: false, logX: false, xAxis: "step", perRank: false },
+    inputs: { smoothing: "smoothing", logY: "log-y", logX: "log-x", xAxis: "x-axis", perRank: "per-rank" },
     onChange: onControl,
   });
   const state = controls.state;
@@ -54,7 +54,60 @@
   function xValues(series) {
     if (state.xAxis === "wall") return series.wall_time.map((t) => new Date(t * 1000));
     if (state.xAxis === "relative") return series.wall_time.map((t) => t - page.startedAt);
+    if (xMetricKey() && xMetric.key === xMetricKey() && xMetric.step.length) {
+      return series.step.map(xAtStep);
+    }
     return series.step;
+  }
+
+  // --- A logged metric as the x-axis (tokens, epoch, samples seen) -------------------
+  // Each point's x is that metric's value at the point's step, interpolated between the
+  // steps it was logged at; outside its range there is no x (the point is not drawn).
+
+  const xMetric = { key: null, step: [], value: [], loading: null };
+
+  function xMetricKey() {
+    return state.xAxis.startsWith("metric:") ? state.xAxis.slice("metric:".length) : null;
+  }
+
+  function xAtStep(step) {
+    const steps = xMetric.step;
+    if (step < steps[0] || step > steps[steps.length - 1]) return null;
+    let lo = 0;
+    let hi = steps.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (steps[mid] <= step) lo = mid;
+      else hi = mid;
+    }
+    if (steps[lo] === step || hi === lo) return xMetric.value[lo];
+    if (steps[hi] === step) return xMetric.value[hi];
+    const t = (step - steps[lo]) / (steps[hi] - steps[lo]);
+    return xMetric.value[lo] + t * (xMetric.value[hi] - xMetric.value[lo]);
+  }
+
+  async function loadXMetric() {
+    const key = xMetricKey();
+    if (!key || xMetric.key === key || xMetric.loading === key) return;
+    xMetric.loading = key;
+    try {
+      const params = new URLSearchParams({ key: key });
+      const response = await fetch(`${page.seriesUrl}?${params}`, {
+        credentials: "same-origin", headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const series = (await response.json()).series.find((s) => s.key === key);
+      const pairs = series ? series.step.map((st, i) => [st, Number(series.value[i])])
+        .filter(([, v]) => Number.isFinite(v)).sort((a, b) => a[0] - b[0]) : [];
+      xMetric.step = pairs.map((p) => p[0]);
+      xMetric.value = pairs.map((p) => p[1]);
+      xMetric.key = key;
+    } catch (error) {
+      xMetric.key = null;
+    } finally {
+      xMetric.loading = null;
+    }
+    if (xMetricKey() === key) redrawAll();
   }
 
   function withAlpha(hex, alpha) {
@@ -175,9 +228,9 @@
   }
 
   function layoutFor(chart) {
-    const xTitle = { step: "step", wall: "", relative: "time (s)" }[state.xAxis];
+    const xTitle = xMetricKey() || { step: "step", wall: "", relative: "time (s)" }[state.xAxis];
     return {
-      uirevision: `${chart.name}:${state.xAxis}:${state.logY}`,
+      uirevision: `${chart.name}:${state.xAxis}:${state.logY}:${state.logX}`,
       margin: { l: 52, r: 14, t: 8, b: 36 },
       height: 300,
       font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 11, color: "#4b5463" },
@@ -193,7 +246,8 @@
       }))) && lineCount(chart) <= LEGEND_MAX,
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
       xaxis: {
-        title: { text: xTitle, standoff: 6 }, type: state.xAxis === "wall" ? "date" : "linear",
+        title: { text: xTitle, standoff: 6 },
+        type: state.xAxis === "wall" ? "date" : (state.logX ? "log" : "linear"),
         gridcolor: "#eef0f3", zeroline: false, linecolor: "#d0d5dd", ticks: "outside", tickcolor: "#d0d5dd",
       },
       yaxis: {
@@ -722,6 +776,7 @@
         else chart.stale = true;
       });
     } else if (name === "xAxis") {
+      loadXMetric();
       showOpenedAt();
       // A zoomed step range means nothing on a time axis: go back to the whole run.
       charts.forEach((chart) => {
@@ -788,7 +843,15 @@
       });
     }
     setStatus(page.status);
-    TrackerLive.on("points", (message) => onPoints(message.keys || []));
+    loadXMetric();
+    TrackerLive.on("points", (message) => {
+      const keys = message.keys || [];
+      if (xMetricKey() && keys.includes(xMetricKey()) && !xMetric.loading) {
+        xMetric.key = null; // it grew: read it again, then redraw
+        loadXMetric();
+      }
+      onPoints(keys);
+    });
     TrackerLive.on("status", (message) => setStatus(message.status));
     TrackerLive.onReconnect(refreshAll); // points may have arrived while we were away
     TrackerLive.connect(page.wsPath, { indicator: "live-indicator" });
