@@ -137,6 +137,8 @@ class Throughput(Analyzer):
             "Keep the input pipeline ahead: DataLoader(num_workers=..., pin_memory=True), and log less "
             "often than every step (.item() syncs the GPU).",
         ]
+        if mfu > 1:
+            return [self._impossible(run, paced, tokens, pace, flops_step, peak, gpus, peak_source, mfu)]
         if not low:
             remedies = [
                 f"MFU of {stats.pct(mfu)} is good; to go further, profile a step (torch.profiler) for "
@@ -183,3 +185,38 @@ class Throughput(Analyzer):
                 keys=[k for k in (tokens_key, paced.key) if k],
             )
         ]
+
+    def _impossible(self, run, paced, tokens, pace, flops_step, peak, gpus, peak_source, mfu) -> Finding:
+        """More FLOPs per second than the GPUs can do: an input is wrong, and saying an MFU
+        would repeat it."""
+        return Finding(
+            kind="throughput",
+            severity=FindingSeverity.WARNING,
+            title=f"Throughput figures do not add up: MFU {stats.pct(mfu)}, above the GPUs' peak",
+            summary=(
+                f"{stats.fmt(tokens)} tokens per step at {stats.fmt(pace)} steps/s and "
+                f"{stats.fmt(flops_step / tokens)} FLOPs per token make "
+                f"{stats.fmt(flops_step * pace / 1e12)} TFLOP/s, more than the "
+                f"{stats.fmt(peak * gpus / 1e12)} TFLOP/s peak of {gpus} × {peak_source}."
+            ),
+            explanation=(
+                "No GPU computes faster than its peak, so one of the stated numbers is wrong: tokens "
+                "counted per step of every rank rather than of one, FLOPs per token counted for the whole "
+                "batch, or a peak_flops for all the GPUs rather than one."
+            ),
+            remedies=[
+                "Log perf/tokens as the tokens one step of this process trains on, flops_per_token per "
+                "token (about 6 × parameters), and peak_flops per GPU in FLOP/s.",
+            ],
+            step_start=int(paced.step[len(paced) // 2]),
+            step_end=int(paced.step[-1]),
+            evidence={
+                "mfu_pct": stats.rounded(100 * mfu, 3),
+                "tokens_per_step": stats.rounded(tokens),
+                "steps_per_s": stats.rounded(pace),
+                "flops_per_token": stats.rounded(flops_step / tokens),
+                "peak_tflops": stats.rounded(peak * gpus / 1e12),
+                "gpus": gpus,
+            },
+            keys=[paced.key],
+        )
