@@ -304,7 +304,7 @@ def project_health(project: Project, run_ids: list[int] | None = None) -> dict[i
         rows = rows.filter(run_id__in=run_ids)
     by_run: dict[int, list[FindingRow]] = {}
     for row in rows.order_by("run_id", "-score", "kind", "subject").only(
-        "pk", "run_id", "kind", "severity", "title", "step_start", "evidence"
+        "pk", "run_id", "kind", "severity", "title", "step_start"
     ):
         by_run.setdefault(row.run_id, []).append(row)
     out: dict[int, dict] = {}
