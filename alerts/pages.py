@@ -14,7 +14,7 @@ from alerts import services
 from alerts.forms import DestinationForm, RuleForm
 from alerts.models import AlertRule, Delivery, DeliveryStatus, Destination
 from experiments.api.http import checked
-from experiments.selectors import projects_visible_to
+from experiments.selectors import project_named_or_404
 
 LOG_ROWS = 50
 
@@ -22,7 +22,7 @@ LOG_ROWS = 50
 @login_required
 @checked
 def project_alerts(request: HttpRequest, name: str) -> HttpResponse:
-    project = get_object_or_404(projects_visible_to(request.user), name=name)
+    project = project_named_or_404(request.user, name)
     destination_form = DestinationForm(project=project, prefix="d")
     rule_form = RuleForm(project=project, prefix="r")
     if request.method == "POST":
@@ -82,7 +82,7 @@ def project_alerts(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def destination_test(request: HttpRequest, name: str, destination_id: int) -> HttpResponse:
     """Send a test message now and say what the receiver answered."""
-    project = get_object_or_404(projects_visible_to(request.user), name=name)
+    project = project_named_or_404(request.user, name)
     destination = get_object_or_404(Destination, project=project, pk=destination_id)
     delivery = services.destination_test(destination=destination)
     attempt = delivery.attempt_log.order_by("-number").first()
@@ -97,4 +97,4 @@ def destination_test(request: HttpRequest, name: str, destination_id: int) -> Ht
         messages.success(request, f"Test sent to {destination.name}: {answer or 'accepted'}.")
     else:
         messages.error(request, f"Test to {destination.name} failed: {answer}.")
-    return redirect(reverse("project-alerts", args=[project.name]) + "#log")
+    return redirect(reverse("project-alerts", args=[project.ref]) + "#log")

@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard.views import analysis, projects, runs, saved_views, sdk, series
+from experiments import converters  # noqa: F401 (registers <project:...>)
 from experiments.compare import pages as compare
 from experiments.media.pages import run_checkpoint_download, run_media
 
@@ -19,30 +20,34 @@ urlpatterns = [
     path("sdk/simple/", sdk.simple_root, name="sdk-simple"),
     path("sdk/simple/<str:name>/", sdk.simple_project, name="sdk-simple-project"),
     path("sdk/<str:filename>", sdk.wheel_file, name="sdk-wheel"),
-    path("projects/<str:name>/", projects.project_detail, name="project"),
-    path("projects/<str:name>/rows.json", projects.project_rows, name="project-rows"),
-    path("projects/<str:name>/views/", saved_views.view_save, name="project-view-save"),
+    path("projects/<project:name>/rows.json", projects.project_rows, name="project-rows"),
+    path("projects/<project:name>/views/", saved_views.view_save, name="project-view-save"),
     path(
-        "projects/<str:name>/views/<int:view_id>/delete/",
+        "projects/<project:name>/views/<int:view_id>/delete/",
         saved_views.view_delete,
         name="project-view-delete",
     ),
-    path("projects/<str:name>/groups.json", projects.project_group_curves, name="project-group-curves"),
-    path("projects/<str:name>/runs.csv", projects.project_export, {"fmt": "csv"}, name="project-export-csv"),
+    path("projects/<project:name>/groups.json", projects.project_group_curves, name="project-group-curves"),
     path(
-        "projects/<str:name>/runs.parquet",
+        "projects/<project:name>/runs.csv",
+        projects.project_export,
+        {"fmt": "csv"},
+        name="project-export-csv",
+    ),
+    path(
+        "projects/<project:name>/runs.parquet",
         projects.project_export,
         {"fmt": "parquet"},
         name="project-export-parquet",
     ),
-    path("projects/<str:name>/analysis/", analysis.analysis_page, name="analysis"),
-    path("projects/<str:name>/analysis/data.json", analysis.analysis_data, name="analysis-data"),
+    path("projects/<project:name>/analysis/", analysis.analysis_page, name="analysis"),
+    path("projects/<project:name>/analysis/data.json", analysis.analysis_data, name="analysis-data"),
     path("runs/<int:run_id>/", runs.run_detail, name="run"),
     path("runs/<int:run_id>/series.json", series.run_series, name="run-series"),
     # Baselines and comparisons (experiments.compare.pages)
-    path("projects/<str:name>/compare/", compare.compare_page, name="compare"),
-    path("projects/<str:name>/compare/curves.json", compare.compare_curves, name="compare-curves"),
-    path("projects/<str:name>/baseline/", compare.project_set_baseline, name="project-set-baseline"),
+    path("projects/<project:name>/compare/", compare.compare_page, name="compare"),
+    path("projects/<project:name>/compare/curves.json", compare.compare_curves, name="compare-curves"),
+    path("projects/<project:name>/baseline/", compare.project_set_baseline, name="project-set-baseline"),
     path("runs/<int:run_id>/compare/", compare.run_compare, name="run-compare"),
     # Media sections of the run page (experiments.media.pages)
     path("runs/<int:run_id>/media.json", run_media, name="run-media"),
@@ -51,4 +56,7 @@ urlpatterns = [
         run_checkpoint_download,
         name="run-checkpoint-download",
     ),
+    # Last: "projects/vision/compare/" is project vision's compare page, not a project
+    # "compare" of entity vision (such suffixes are reserved as names; converters.py).
+    path("projects/<project:name>/", projects.project_detail, name="project"),
 ]

@@ -175,6 +175,11 @@ def check_stored_size(value: dict, where: str, setting: str) -> None:
 PROJECT_NAME_LENGTH = 100
 
 
+# Pages of a project that come after its name in a URL: a project of one of these names
+# could not be addressed as entity/name (experiments.converters).
+RESERVED_PROJECT_NAMES = frozenset({"compare", "analysis", "alerts", "settings", "views", "baseline"})
+
+
 def check_project_name(value: Any, where: str = "project") -> str:
     """A project name that every URL can carry: 1 to 100 printable characters, no '/'
     (a path separator: the project's pages could not be routed) and not '.' or '..'
@@ -186,6 +191,12 @@ def check_project_name(value: Any, where: str = "project") -> str:
         raise ApiError("is required: the name of the project to log to", where)
     if "/" in name or name in (".", ".."):
         raise ApiError(f"cannot be used in a URL: no '/', and not '.' or '..'; got {name[:60]!r}", where)
+    if name.lower() in RESERVED_PROJECT_NAMES:
+        raise ApiError(
+            f"{name!r} is reserved: /projects/ENTITY/{name}/ is a page of project ENTITY; "
+            "choose another name",
+            where,
+        )
     return name
 
 
@@ -202,7 +213,10 @@ def check_project_ref(value: Any, where: str = "project") -> str:
 
 
 def is_routable_project_name(name: str) -> bool:
-    """Whether a stored project name has pages (names from before the check may not)."""
+    """Whether a stored project name has pages (names from before the check may not;
+    a reserved one stored earlier still has them, by its bare name)."""
+    if name.lower() in RESERVED_PROJECT_NAMES:
+        return True
     try:
         check_project_name(name)
     except ApiError:

@@ -90,11 +90,11 @@ def projects_visible_to(user: AbstractBaseUser | None) -> QuerySet[Project]:
 
 
 def runs_visible_to(user: AbstractBaseUser | None) -> QuerySet[Run]:
-    return Run.objects.filter(project__in=projects_visible_to(user)).select_related("project")
+    return Run.objects.filter(project__in=projects_visible_to(user)).select_related("project__team")
 
 
 def runs_with_role(user: AbstractBaseUser | None, minimum: str) -> QuerySet[Run]:
-    return Run.objects.filter(project__in=projects_with_role(user, minimum)).select_related("project")
+    return Run.objects.filter(project__in=projects_with_role(user, minimum)).select_related("project__team")
 
 
 def project_role(user: AbstractBaseUser | None, project: Project) -> str | None:

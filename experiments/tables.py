@@ -46,6 +46,7 @@ def projects_overview(user: AbstractBaseUser) -> QuerySet[Project]:
     newest heartbeat of any run), most recently active first; one query."""
     return (
         projects_visible_to(user)
+        .select_related("team")  # a team's project is linked as entity/name
         .annotate(
             n_runs=Count("runs"),
             n_running=Count("runs", filter=Q(runs__status=RunStatus.RUNNING)),

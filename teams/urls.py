@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from experiments import converters  # noqa: F401 (registers <project:...>)
 from teams import views
 
 urlpatterns = [
@@ -10,5 +11,5 @@ urlpatterns = [
     path("teams/", views.team_list, name="teams"),
     path("teams/join/<str:token>/", views.team_join, name="team-join"),
     path("teams/<slug:slug>/", views.team_detail, name="team"),
-    path("projects/<str:name>/settings/", views.project_settings, name="project-settings"),
+    path("projects/<project:name>/settings/", views.project_settings, name="project-settings"),
 ]

@@ -261,7 +261,7 @@ def project_settings(request: HttpRequest, name: str) -> HttpResponse:
                 return HttpResponseRedirect(reverse("projects"))
             else:
                 raise ApiError("unknown action", "action")
-            return HttpResponseRedirect(reverse("project-settings", args=[project.name]))
+            return HttpResponseRedirect(reverse("project-settings", args=[project.ref]))
         except ApiError as exc:
             error = _error(exc)
     context = {

@@ -18,8 +18,8 @@ def analysis_page(request: HttpRequest, name: str) -> HttpResponse:
     project = project_named_or_404(request.user, name)
     params = request.GET
     page_data = {
-        "project": project.name,
-        "dataUrl": reverse("analysis-data", args=[project.name]),
+        "project": project.ref,
+        "dataUrl": reverse("analysis-data", args=[project.ref]),
         "runUrl": reverse("run", args=[0]),
         "q": params.get("q", ""),
         "metric": params.get("metric", ""),

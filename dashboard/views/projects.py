@@ -8,7 +8,14 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.template import engines
 from django.urls import reverse
@@ -50,9 +57,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
     projects = list(projects_overview(request.user))
     for project in projects:
         # A name stored before names were checked (one with a '/') has no pages: listed, unlinked.
-        project.url = (
-            reverse("project", args=[project.name]) if is_routable_project_name(project.name) else ""
-        )
+        project.url = reverse("project", args=[project.ref]) if is_routable_project_name(project.name) else ""
     return render(request, "projects/list.html", {"projects": projects})
 
 
@@ -84,6 +89,9 @@ def _filtered_runs(request: HttpRequest, project) -> tuple[QuerySet[Run], str, F
 @checked
 def project_detail(request: HttpRequest, name: str) -> HttpResponse:
     project = project_named_or_404(request.user, name)
+    if name != project.ref:  # a team's project by its bare name (its URL before teams)
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponseRedirect(reverse("project", args=[project.ref]) + (f"?{query}" if query else ""))
     config_keys, metric_keys = _column_choice(request.GET)
     runs, query, filter_error = _filtered_runs(request, project)
     table = runs_table(
@@ -103,9 +111,9 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         except FilterError as error:
             filter_error = error
     page_data = {
-        "project": project.name,
+        "project": project.ref,
         "wsPath": f"/ws/projects/{project.pk}/",
-        "rowsUrl": reverse("project-rows", args=[project.name]),
+        "rowsUrl": reverse("project-rows", args=[project.ref]),
         "sort": table.sort,
         "chosen": config_keys is not None,
         "configKeys": table.config_keys,
@@ -119,7 +127,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "query": query,
         "paged": table.offset > 0 or table.total > len(table.rows),
         "groupBy": group_by,
-        "groupCurvesUrl": reverse("project-group-curves", args=[project.name]),
+        "groupCurvesUrl": reverse("project-group-curves", args=[project.ref]),
         "archived": _archived(request),
     }
     admin = can_admin(request.user, project)

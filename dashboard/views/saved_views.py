@@ -21,7 +21,7 @@ TABLE_PARAMS = ("q", "sort", "cols", "c", "m", "group_by", "archived")
 
 
 def view_url(view: SavedView) -> str:
-    return reverse("project", args=[view.project.name]) + (f"?{view.query}" if view.query else "")
+    return reverse("project", args=[view.project.ref]) + (f"?{view.query}" if view.query else "")
 
 
 def saved_views(user, project: Project, *, admin: bool) -> list[dict]:
@@ -78,4 +78,4 @@ def view_delete(request: HttpRequest, name: str, view_id: int) -> HttpResponse:
     if not (view.created_by_id == request.user.pk or can_admin(request.user, project)):
         raise PermissionDenied("only the view's author or a project admin may delete it")
     view.delete()
-    return HttpResponseRedirect(reverse("project", args=[project.name]))
+    return HttpResponseRedirect(reverse("project", args=[project.ref]))

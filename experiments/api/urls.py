@@ -1,5 +1,6 @@
 from django.urls import path
 
+from experiments import converters  # noqa: F401 (registers <project:...>)
 from experiments.analysis_api import project_analysis_view
 from experiments.api import openapi, views
 from experiments.api.http import by_method
@@ -22,13 +23,17 @@ urlpatterns = [
     path("runs/<int:run_id>/history", views.run_history, name="api-run-history"),
     path("runs/<int:run_id>/receipts", views.run_receipts, name="api-run-receipts"),
     path("projects", views.projects_list, name="api-projects"),
-    path("projects/<str:name>/runs", views.project_runs, name="api-project-runs"),
-    path("projects/<str:name>/analysis", project_analysis_view, name="api-project-analysis"),
+    path("projects/<project:name>/runs", views.project_runs, name="api-project-runs"),
+    path("projects/<project:name>/analysis", project_analysis_view, name="api-project-analysis"),
     # Baselines and comparisons (experiments.compare.api)
     path("runs/<int:run_id>/compare", compare_views.run_compare, name="api-run-compare"),
-    path("projects/<str:name>/baseline", compare_views.project_baseline, name="api-project-baseline"),
-    path("projects/<str:name>/directions", compare_views.project_directions, name="api-project-directions"),
-    path("projects/<str:name>/compare", compare_views.project_compare, name="api-project-compare"),
+    path("projects/<project:name>/baseline", compare_views.project_baseline, name="api-project-baseline"),
+    path(
+        "projects/<project:name>/directions",
+        compare_views.project_directions,
+        name="api-project-directions",
+    ),
+    path("projects/<project:name>/compare", compare_views.project_compare, name="api-project-compare"),
     path("groups", compare_views.groups_find, name="api-groups"),
     # Media and checkpoints (experiments.media.api)
     path("runs/<int:run_id>/media", run_media, name="api-run-media"),
@@ -45,5 +50,5 @@ urlpatterns = [
         diagnostics_views.finding_dismiss,
         name="api-run-finding-dismiss",
     ),
-    path("projects/<str:name>/findings", diagnostics_views.project_findings, name="api-project-findings"),
+    path("projects/<project:name>/findings", diagnostics_views.project_findings, name="api-project-findings"),
 ]

@@ -279,13 +279,13 @@ def _page_context(request: HttpRequest, project, result: Comparison, keys: list[
         side["score"] = _scoreboard(result.metrics, i, main)
     params = {"s": request.GET.getlist("s"), "ref": request.GET.get("ref", ""), "metric": keys}
     page_data = {
-        "curvesUrl": reverse("compare-curves", args=[project.name]) + _query(**params, by=result.by),
+        "curvesUrl": reverse("compare-curves", args=[project.ref]) + _query(**params, by=result.by),
         "keys": result.keys,
         "mainKeys": result.main,
         # Named in the URL: the reader chose these; otherwise the page may apply the
         # choice remembered for this project.
         "fixedKeys": bool(keys),
-        "project": project.name,
+        "project": project.ref,
         "directions": {row["key"]: row["direction"] for row in result.metrics},
         "reference": {**side_dict(result.reference), "color": REFERENCE_COLOR},
         "sides": [{**side_dict(s), "color": v["color"]} for s, v in zip(result.sides, sides, strict=True)],
@@ -332,7 +332,7 @@ def compare_curves(request: HttpRequest, name: str) -> dict:
 def run_compare(request: HttpRequest, run_id: int) -> HttpResponse:
     """One click from a run's page: that run against its project's baseline."""
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
-    url = reverse("compare", args=[run.project.name]) + _query(s=str(run.pk))
+    url = reverse("compare", args=[run.project.ref]) + _query(s=str(run.pk))
     return HttpResponseRedirect(url)
 
 
@@ -361,4 +361,4 @@ def project_set_baseline(request: HttpRequest, name: str) -> HttpResponse:
         baseline_set(user=request.user, project=project, group=side.group)
     else:
         baseline_set(user=request.user, project=project, run=side.runs[0])
-    return _back(request, reverse("project", args=[project.name]))
+    return _back(request, reverse("project", args=[project.ref]))

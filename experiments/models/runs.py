@@ -55,6 +55,13 @@ class Project(models.Model):
         ]
 
     @property
+    def ref(self) -> str:
+        """How URLs and the API address it: a personal project by its name (``resnet``),
+        a team's as ``entity/name`` (``vision/resnet``: names are unique per owner or team,
+        so a bare name could be another's)."""
+        return f"{self.team.slug}/{self.name}" if self.team_id else self.name
+
+    @property
     def entity(self) -> str:
         """Who the project belongs to, as addressed: the team's slug or the owner's username."""
         return self.team.slug if self.team_id else self.owner.get_username()

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from experiments.models import Metric, Project, Run
-from experiments.tables import RunRow, metric_cells, _sorted_rows, flatten, runs_table
+from experiments.tables import RunRow, _sorted_rows, flatten, metric_cells, runs_table
 
 pytestmark = pytest.mark.django_db
 

@@ -74,8 +74,8 @@ def _body(pattern: str, world: World) -> dict:
         "teams/<slug:slug>/": {"action": "invite", "role": "member"},
         "teams/": {"slug": "forged", "name": "Forged"},
         "keys/": {"name": "forged", "scope": "read-write"},
-        "projects/<str:name>/settings/": {"action": "visibility", "visibility": "instance"},
-        "projects/<str:name>/baseline/": {"side": world.second.pk},
+        "projects/<project:name>/settings/": {"action": "visibility", "visibility": "instance"},
+        "projects/<project:name>/baseline/": {"side": world.second.pk},
         "teams/join/<str:token>/": {
             "username": "forged",
             "password1": "a-long-pass-phrase-9",

@@ -72,34 +72,34 @@ SPEC: dict[str, Spec] = {
     "sdk/<str:filename>": Spec("/sdk/nothing-here.whl", target=None, public=True, allowed="404"),
     "accounts/login/": Spec("/accounts/login/", target=None, public=True),
     "accounts/logout/": Spec("/accounts/logout/", method=POST, target=None, public=True, allowed="login"),
-    "projects/<str:name>/": Spec("/projects/{project}/", target="project"),
-    "projects/<str:name>/rows.json": Spec("/projects/{project}/rows.json?run={run}", target="project"),
-    "projects/<str:name>/views/": Spec(
+    "projects/<project:name>/": Spec("/projects/{project}/", target="project"),
+    "projects/<project:name>/rows.json": Spec("/projects/{project}/rows.json?run={run}", target="project"),
+    "projects/<project:name>/views/": Spec(
         "/projects/{project}/views/",
         method=POST,
         target="project",
         needs=Role.MEMBER,
         body={"view": "matrix", "query": "q=status+%3D+finished"},
     ),
-    "projects/<str:name>/views/<int:view_id>/delete/": Spec(
+    "projects/<project:name>/views/<int:view_id>/delete/": Spec(
         "/projects/{project}/views/999999/delete/",
         method=POST,
         target="project",
         needs=Role.MEMBER,
         allowed="404",  # no such view: members are told so, viewers are refused first
     ),
-    "projects/<str:name>/groups.json": Spec(
+    "projects/<project:name>/groups.json": Spec(
         "/projects/{project}/groups.json?group_by=status&key=train/loss", target="project"
     ),
-    "projects/<str:name>/runs.csv": Spec("/projects/{project}/runs.csv", target="project"),
-    "projects/<str:name>/runs.parquet": Spec("/projects/{project}/runs.parquet", target="project"),
+    "projects/<project:name>/runs.csv": Spec("/projects/{project}/runs.csv", target="project"),
+    "projects/<project:name>/runs.parquet": Spec("/projects/{project}/runs.parquet", target="project"),
     "runs/<int:run_id>/": Spec("/runs/{run}/"),
     "runs/<int:run_id>/series.json": Spec("/runs/{run}/series.json"),
-    "projects/<str:name>/compare/": Spec("/projects/{project}/compare/?s={second}", target="project"),
-    "projects/<str:name>/compare/curves.json": Spec(
+    "projects/<project:name>/compare/": Spec("/projects/{project}/compare/?s={second}", target="project"),
+    "projects/<project:name>/compare/curves.json": Spec(
         "/projects/{project}/compare/curves.json?s={second}", target="project"
     ),
-    "projects/<str:name>/baseline/": Spec(
+    "projects/<project:name>/baseline/": Spec(
         "/projects/{project}/baseline/",
         method=POST,
         target="project",
@@ -120,7 +120,7 @@ SPEC: dict[str, Spec] = {
     "teams/": Spec("/teams/", target=None, open=_signed_in),
     "teams/join/<str:token>/": Spec("/teams/join/not-a-token/", target=None, public=True, allowed="404"),
     "teams/<slug:slug>/": Spec("/teams/vision/", target="team"),
-    "projects/<str:name>/settings/": Spec(
+    "projects/<project:name>/settings/": Spec(
         "/projects/{project}/settings/", target="project", needs=Role.ADMIN
     ),
     # --- the API -------------------------------------------------------------------------
@@ -164,15 +164,17 @@ SPEC: dict[str, Spec] = {
     "api/v1/runs/<int:run_id>/history": Spec("/api/v1/runs/{run}/history", api=True),
     "api/v1/runs/<int:run_id>/receipts": Spec("/api/v1/runs/{run}/receipts", api=True, session=False),
     "api/v1/projects": Spec("/api/v1/projects", target=None, api=True, open=_open_api),
-    "api/v1/projects/<str:name>/runs": Spec("/api/v1/projects/{project}/runs", target="project", api=True),
+    "api/v1/projects/<project:name>/runs": Spec(
+        "/api/v1/projects/{project}/runs", target="project", api=True
+    ),
     "api/v1/runs/<int:run_id>/compare": Spec("/api/v1/runs/{run}/compare", api=True),
-    "api/v1/projects/<str:name>/baseline": Spec(
+    "api/v1/projects/<project:name>/baseline": Spec(
         "/api/v1/projects/{project}/baseline", target="project", api=True
     ),
-    "api/v1/projects/<str:name>/directions": Spec(
+    "api/v1/projects/<project:name>/directions": Spec(
         "/api/v1/projects/{project}/directions", target="project", api=True
     ),
-    "api/v1/projects/<str:name>/compare": Spec(
+    "api/v1/projects/<project:name>/compare": Spec(
         "/api/v1/projects/{project}/compare?side={second}", target="project", api=True
     ),
     "api/v1/groups": Spec("/api/v1/groups?name=seeds", target=None, api=True, open=_open_api),
@@ -191,7 +193,7 @@ SPEC: dict[str, Spec] = {
         # Allowed this far, the finding (there is none) is looked up: 404 naming it.
         allowed="404:finding",
     ),
-    "api/v1/projects/<str:name>/findings": Spec(
+    "api/v1/projects/<project:name>/findings": Spec(
         "/api/v1/projects/{project}/findings", target="project", api=True
     ),
     "api/v1/sweeps": Spec(
@@ -253,7 +255,7 @@ def _fill(text: str, world: World) -> str:
         text.replace("{run}", str(world.run.pk))
         .replace("{second}", str(world.second.pk))
         .replace("{key}", str(world.people["olivia"].api_keys.order_by("pk").first().pk))
-        .replace("{project}", world.project.name)
+        .replace("{project}", world.project.ref)  # entity/name: vision/resnet
         .replace("{sweep}", str(world.sweep.pk))
         .replace("{checkpoint}", str(world.checkpoint.pk))
     )
@@ -367,11 +369,11 @@ def test_every_route_is_in_the_matrix(django_user_model):
 FOREIGN_ROUTES: dict[str, tuple[str, str]] = {
     "api/v1/runs/<int:run_id>/alerts": (POST, "/api/v1/runs/{run}/alerts"),
     "api/v1/runs/<int:run_id>/datasets": (GET, "/api/v1/runs/{run}/datasets"),
-    "api/v1/projects/<str:name>/analysis": (GET, "/api/v1/projects/{project}/analysis"),
-    "projects/<str:name>/analysis/": (GET, "/projects/{project}/analysis/"),
-    "projects/<str:name>/analysis/data.json": (GET, "/projects/{project}/analysis/data.json"),
-    "projects/<str:name>/alerts/": (GET, "/projects/{project}/alerts/"),
-    "projects/<str:name>/alerts/destinations/<int:destination_id>/test/": (
+    "api/v1/projects/<project:name>/analysis": (GET, "/api/v1/projects/{project}/analysis"),
+    "projects/<project:name>/analysis/": (GET, "/projects/{project}/analysis/"),
+    "projects/<project:name>/analysis/data.json": (GET, "/projects/{project}/analysis/data.json"),
+    "projects/<project:name>/alerts/": (GET, "/projects/{project}/alerts/"),
+    "projects/<project:name>/alerts/destinations/<int:destination_id>/test/": (
         POST,
         "/projects/{project}/alerts/destinations/999999/test/",
     ),
