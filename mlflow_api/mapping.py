@@ -214,7 +214,7 @@ def experiment_dict(project: Project, user) -> dict:
     updated = extra.updated_at if extra else project.created_at
     return {
         "experiment_id": eid,
-        "name": project.name,
+        "name": project.ref,  # entity/name for a team's project, as it is addressed
         "artifact_location": f"mlflow-artifacts:/{eid}",
         "lifecycle_stage": extra.lifecycle_stage if extra else LifecycleStage.ACTIVE,
         "creation_time": millis(project.created_at),

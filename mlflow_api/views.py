@@ -15,7 +15,7 @@ from experiments.chunks import chunks_read
 from experiments.errors import ApiError
 from experiments.jsonvalues import NONFINITE
 from experiments.models import Metric, Project, Run, RunStatus
-from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_project_name
+from experiments.payloads import INT64_MAX, Batch, RunEnd, RunStart, check_project_name, check_project_ref
 from experiments.selectors import projects_visible_to, runs_visible_to
 from mlflow_api import access, mapping, search
 from mlflow_api.http import Caller, MlflowError, Params, mlflow_view
@@ -52,10 +52,12 @@ def _when(millis: int) -> datetime:
 # -- experiments -------------------------------------------------------------------------
 
 
-def _experiment_name(params: Params, field: str) -> str:
+def _experiment_name(params: Params, field: str, entity: bool = True) -> str:
+    """An experiment's name: a project's name, or ``entity/name`` for a team's project
+    (not when renaming: a rename keeps the project where it is)."""
     name = params.text(field, required=True, max_length=500)
     try:
-        return check_project_name(name, field)
+        return check_project_ref(name, field) if entity else check_project_name(name, field)
     except ApiError as exc:
         raise MlflowError(f"Invalid value {name[:100]!r} for parameter '{field}': {exc.message}") from None
 
@@ -93,7 +95,9 @@ def _set_experiment_tags(project: Project, tags: list[tuple[str, str]]) -> None:
 def experiments_create(request, caller: Caller, params: Params) -> dict:
     name = _experiment_name(params, "name")
     tags = _tag_items(params)
-    if project_named(caller.user, name) is not None:
+    existing = project_named(caller.user, name)
+    # A bare name is the caller's own experiment: a team's of that name does not clash.
+    if existing is not None and ("/" in name or existing.team_id is None):
         raise MlflowError(f"Experiment '{name}' already exists.", "RESOURCE_ALREADY_EXISTS")
     project = access.project_create(caller.user, name)
     if tags:
@@ -203,7 +207,7 @@ def _project_for_write(caller: Caller, params: Params) -> Project:
 @mlflow_view("POST", write=True)
 def experiments_update(request, caller: Caller, params: Params) -> dict:
     project = _project_for_write(caller, params)
-    name = _experiment_name(params, "new_name")
+    name = _experiment_name(params, "new_name", entity=False)
     other = project_named(caller.user, name)
     if other is not None and other.pk != project.pk:
         raise MlflowError(f"Experiment '{name}' already exists.", "RESOURCE_ALREADY_EXISTS")
