@@ -171,21 +171,38 @@ def pytest_sessionstart(session) -> None:
     # On Redis, keys carry this session's own prefix (tests/settings.py): nothing to clear.
 
 
-# Client compatibility with upstream frameworks, and the data checks' real trainings: what
-# they check does not depend on the database, and they are the suite's slowest (framework
-# imports, training, torchrun subprocesses),
-# so `make test` runs them once, in the embedded-default pass (Makefile: test-postgres
-# deselects them). Their server-side paths run on PostgreSQL through the API suites.
-FRAMEWORK_TESTS = (
+# `make test` runs the suite on the embedded default, then on PostgreSQL + Redis. Tests
+# whose subject does not depend on the database run once, in the first pass (marked
+# `once`; test-postgres deselects them): client compatibility with upstream frameworks and
+# the data checks' real trainings (framework imports, training, torchrun subprocesses),
+# `make run` and pip installs of the SDK, and browser tests of what pages draw (their
+# data's queries run on PostgreSQL through the same views' non-browser tests). Live pages
+# (tests/live/, sockets over Redis) and pages that write run in both passes.
+ONCE_TESTS = (
     "tests/integrations/",
     "tests/importers/",
     "tests/mlflow/test_frameworks.py",
     "tests/datachecks/",  # real trainings and two-process torchrun jobs per finding
+    "tests/dashboard/test_make_run.py",
+    "tests/sdk/test_install.py",
+    "tests/dashboard/test_security_csp_browser.py",
+    "tests/dashboard/test_theme_browser.py",
+    "tests/security/test_xss.py",
+    "tests/runs/test_huge_run.py",
+    "tests/runs/test_x_axis.py",
+    "tests/media/test_browser.py",
+    "tests/analysis/test_browser.py",
+    "tests/compare/test_picker_browser.py",
 )
+# The schema fuzzer's findings were PostgreSQL's (NUL bytes, 64-bit overflow): it runs in
+# the PostgreSQL pass when there is one, else in the first (Makefile: PG_ONCE).
+PG_ONCE_TESTS = ("tests/api/test_fuzz.py",)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        if path.startswith(FRAMEWORK_TESTS):
-            item.add_marker(pytest.mark.frameworks)
+        if path.startswith(ONCE_TESTS):
+            item.add_marker(pytest.mark.once)
+        if path.startswith(PG_ONCE_TESTS):
+            item.add_marker(pytest.mark.pg_once)

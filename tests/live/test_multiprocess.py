@@ -34,6 +34,9 @@ def test_a_batch_posted_to_one_process_reaches_a_websocket_on_another(owner, api
         with connect(url, additional_headers={"Cookie": cookie, "Origin": second.url}, open_timeout=10) as ws:
             import urllib.request
 
+            # Every connection first says the run's status as it is (experiments/consumers.py).
+            assert json.loads(ws.recv(timeout=10)) == {"type": "status", "status": "running"}
+
             body = json.dumps({"writer": "w", "seq": 0, "rows": [[1, 1.0, {"train/loss": 0.5}]]}).encode()
             req = urllib.request.Request(
                 f"{first.url}/api/v1/runs/{run_id}/batches",
