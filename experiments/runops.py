@@ -199,12 +199,12 @@ def archived_filter(runs: QuerySet[Run], archived: str | None) -> QuerySet[Run]:
 
 def runs_archive(*, actor: AbstractBaseUser, runs: list[Run], archived: bool) -> list[int]:
     """Archive (or restore) each run (the member role in each project); returns the ids
-    that changed."""
+    that changed, in order."""
     changes = RunChanges(archived=archived)
     for run in runs:
         require_role(actor, run.project, MEMBER)
     changed = []
-    for run in runs:
+    for run in sorted(runs, key=lambda r: r.pk):
         if (run.archived_at is not None) != archived:
             run_update(actor=actor, run=run, changes=changes)
             changed.append(run.pk)

@@ -34,7 +34,11 @@
   }
 
   function xOf(line) {
-    return state.xAxis === "relative" ? line.elapsed : line.step;
+    if (state.xAxis === "relative") return line.elapsed;
+    // Relative step: each line from its own first step, so a run resumed or forked at
+    // step 5,000 lines up with one that started at 0.
+    if (state.xAxis === "relstep") return line.step.map((s) => s - (line.step.length ? line.step[0] : 0));
+    return line.step;
   }
 
   function describe(line) {
@@ -102,7 +106,8 @@
     layout.showlegend = true;
     layout.legend = { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" };
     layout.margin.t = 26;
-    layout.xaxis.title = { text: state.xAxis === "relative" ? "time since start (s)" : "step", standoff: 6 };
+    const titles = { relative: "time since start (s)", relstep: "steps since the line's first" };
+    layout.xaxis.title = { text: titles[state.xAxis] || "step", standoff: 6 };
     layout.yaxis.type = state.logY ? "log" : "linear";
     if (state.logY) layout.yaxis.tickformat = "";
     return layout;

@@ -169,3 +169,28 @@ def test_run_page_per_rank_toggle_draws_each_rank(page, server, owner, project):
             .map(t => t.meta.rank)"""
     )
     assert ranks == [0, 1, 2]
+
+
+def test_relative_step_lines_up_a_resumed_run_with_one_from_the_start(page, server, owner):
+    project = Project.objects.create(owner=owner, name="resumed")
+    fresh = train(project, "from-zero", "", 1, 1.0)
+    resumed = Run.objects.create(project=project, name="resumed-at-500", status=RunStatus.FINISHED)
+    rows = [[500 + s, 1_000.0 + s, {"val/loss": 1.0 / (s + 1)}] for s in range(120)]
+    batch_ingest(run=resumed, batch=parse_batch({"writer": "w", "seq": 0, "rows": rows}))
+    login(page, server, owner, f"/projects/resumed/compare/?s={fresh.pk}&s={resumed.pk}")
+
+    def first_x() -> dict:
+        return page.evaluate(
+            """() => Object.fromEntries(document.querySelector(".compare-chart[data-chart='val/loss'] .chart")
+                .data.filter(t => t.meta.kind === "line").map(t => [t.meta.role, t.x[0]]))"""
+        )
+
+    traces(page, "val/loss")
+    assert first_x() == {"reference": 0, "side": 500}
+    page.select_option("#x-axis", "relstep")
+    page.wait_for_function(
+        "() => document.querySelector(\".compare-chart[data-chart='val/loss'] .chart\")"
+        '.layout.xaxis.title.text === "steps since the line\'s first"'
+    )
+    assert first_x() == {"reference": 0, "side": 0}
+    page.select_option("#x-axis", "step")  # the choice is stored: leave the default for later tests

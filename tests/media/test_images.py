@@ -206,7 +206,7 @@ def test_the_run_page_shows_images_with_a_step_slider_and_captions(page, sdk, ow
     login(page, sdk, owner, f"/runs/{run.id}/")
     card = page.locator("[data-image='samples/shade']")
     page.wait_for_function(
-        "() => document.querySelector(\"[data-image='samples/shade']\").dataset.step === '20'"
+        "() => document.querySelector(\"[data-image='samples/shade']\")?.dataset.step === '20'"
     )
     assert card.locator(".image-caption").inner_text() == "shade at 20"
     assert card.locator("output").inner_text() == "20"
@@ -219,7 +219,7 @@ def test_the_run_page_shows_images_with_a_step_slider_and_captions(page, sdk, ow
     assert (shown_pixels() == 255).all()
     card.locator("input[type=range]").fill("1")  # the slider moved to the second step
     page.wait_for_function(
-        "() => document.querySelector(\"[data-image='samples/shade']\").dataset.step === '10'"
+        "() => document.querySelector(\"[data-image='samples/shade']\")?.dataset.step === '10'"
     )
     assert card.locator(".image-caption").inner_text() == "shade at 10"
     assert card.locator("output").inner_text() == "10"
