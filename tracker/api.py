@@ -118,7 +118,9 @@ class RunView:
         dict per finding with ``kind``, ``severity`` ("critical", "warning", "info"),
         ``title``, ``summary``, ``explanation``, ``remedies`` (best first), ``step_start``,
         ``step_end``, ``evidence`` (numbers by name), ``keys`` (metrics concerned) and
-        ``dismissed``. Dismissed findings are left out unless ``include_dismissed``.
+        ``dismissed``; a finding another explains (dead ReLUs explain vanishing gradients)
+        has ``caused_by`` (the cause's id, kind, title and why) and follows its cause.
+        Dismissed findings are left out unless ``include_dismissed``.
         A running run is re-diagnosed every few seconds; an empty list means healthy
         so far (or not yet diagnosed)."""
         data = self._api._get(run_path(self._data["id"], "findings"))
