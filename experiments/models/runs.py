@@ -120,7 +120,14 @@ class Run(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "-created_at"], name="run_project_recent")]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="run_project_recent"),
+            # The runs table's "N archived" (count of a project's archived runs): archived
+            # runs are few, so this stays tiny; without it the count reads every run.
+            models.Index(
+                fields=["project"], condition=models.Q(archived_at__isnull=False), name="run_project_archived"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "join_key"],
