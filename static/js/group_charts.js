@@ -62,6 +62,8 @@
 
   function draw(chart) {
     if (!chart.data) return;
+    const loading = chart.el.querySelector(".chart-loading");
+    if (loading) loading.remove();
     const layout = {
       margin: { l: 50, r: 12, t: 8, b: 36 }, height: 280, hovermode: "closest",
       xaxis: { title: { text: "step" } }, legend: { orientation: "h", y: -0.22 },

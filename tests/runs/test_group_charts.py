@@ -4,12 +4,16 @@ the same filter as the table; a wrong group or metric names its field."""
 
 import json
 import math
+import os
 import statistics
 
 import pytest
 
 from experiments.models import Project, Run
 from tests.browser import log, login
+from tests.processes import ROOT
+
+SCREENSHOT = ROOT / "static" / "screenshots" / "grouped-runs.png"  # TRACKER_SCREENSHOT=1 writes it
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,6 +92,7 @@ def test_the_grouped_table_draws_bands_and_runs(page, server, api_key, owner):
             )
         }
 
+    assert page.locator("[data-group-chart='train/loss'] .chart-loading").count() == 0
     means = traces("mean")
     assert set(means) == {"adam", "sgd"}  # "(not set)" has no run with the metric
     assert means["sgd"][1] == pytest.approx(3.0)
@@ -100,6 +105,11 @@ def test_the_grouped_table_draws_bands_and_runs(page, server, api_key, owner):
     page.wait_for_function(
         f"() => document.querySelector(\"{chart}\").data.filter(t => t.meta.kind === 'member').length === 5"
     )
+    if os.environ.get("TRACKER_SCREENSHOT") == "1":
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.select_option("#group-band", "std")
+        page.wait_for_timeout(500)  # Plotly's responsive resize
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
     page.select_option("#group-band", "none")
     page.wait_for_function(
         f"() => !document.querySelector(\"{chart}\").data.some(t => t.meta.kind.startsWith('band'))"
