@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import NotSupportedError
 from django.db.models import (
     BooleanField,
     Case,
@@ -364,8 +365,12 @@ class JSONAs(Func):
         sql = f"CASE WHEN jsonb_typeof({column} #> %s) = '{kind}' THEN ({column} #>> %s){cast} END"
         return sql, (*params, self.path, *params, self.path)
 
-    def as_sql(self, compiler, connection, **extra):  # other vendors are not supported
-        raise NotImplementedError(f"run filters do not support {connection.vendor}")
+    def as_sql(self, compiler, connection, **extra):
+        # The tracker runs on SQLite and PostgreSQL (dashboard/settings.py); a JSON path
+        # compiled for another vendor would silently mean something else, so say so.
+        raise NotSupportedError(
+            f"run filters are compiled for SQLite and PostgreSQL, not {connection.vendor}"
+        )
 
 
 class _JSONEquals(Func):

@@ -3,6 +3,7 @@ waits as told and keeps every point."""
 
 import json
 import logging
+import math
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +45,11 @@ def _get(url: str, key: str):
         return exc.code, exc.headers, json.loads(exc.read())
 
 
+def seconds_left(t: float, window: int) -> int:
+    """What Retry-After says at time ``t``: the seconds to the end of its window, rounded up."""
+    return max(1, math.ceil((int(t // window) + 1) * window - t))
+
+
 def _fresh_window() -> None:
     """Start at the beginning of a window, so LIMIT requests fit in one."""
     time.sleep(WINDOW - time.time() % WINDOW + 0.05)
@@ -53,10 +59,14 @@ def test_a_key_over_its_limit_is_answered_429_with_retry_after(limited_server, o
     key, other = factories.api_key(owner), factories.api_key(stranger)
     url = f"{limited_server.url}/api/v1/projects"
     _fresh_window()
-    answers = [_get(url, key) for _ in range(LIMIT + 1)]
+    answers = [_get(url, key) for _ in range(LIMIT)]
+    before = time.time()
+    answers.append(_get(url, key))
+    after = time.time()
     assert [status for status, _, _ in answers] == [200] * LIMIT + [429]
     _, headers, body = answers[-1]
-    assert 1 <= int(headers["Retry-After"]) <= WINDOW
+    # The seconds left in the window at the refusal (the window's end, rounded up).
+    assert seconds_left(after, WINDOW) <= int(headers["Retry-After"]) <= seconds_left(before, WINDOW)
     assert body["field"] == "Authorization" and "TRACKER_RATE_LIMIT_PER_MINUTE" in body["error"]
     # Another key has its own count.
     assert _get(url, other)[0] == 200
