@@ -20,8 +20,10 @@ MAX_QUERY = 8_000
 TABLE_PARAMS = ("q", "sort", "cols", "c", "m", "group_by", "archived")
 
 
-def view_url(view: SavedView) -> str:
-    return reverse("project", args=[view.project.ref]) + (f"?{view.query}" if view.query else "")
+def view_url(view: SavedView, project: Project | None = None) -> str:
+    """The table's URL with the view's state (``project``: the view's, when already read)."""
+    project = project or view.project
+    return reverse("project", args=[project.ref]) + (f"?{view.query}" if view.query else "")
 
 
 def saved_views(user, project: Project, *, admin: bool) -> list[dict]:
@@ -31,10 +33,10 @@ def saved_views(user, project: Project, *, admin: bool) -> list[dict]:
         {
             "id": view.pk,
             "name": view.name,
-            "url": view_url(view),
+            "url": view_url(view, project),
             "can_delete": admin or view.created_by_id == user.pk,
         }
-        for view in SavedView.objects.filter(project=project).select_related("project")
+        for view in SavedView.objects.filter(project=project)
     ]
 
 
@@ -65,7 +67,7 @@ def view_save(request: HttpRequest, name: str) -> HttpResponse:
     if not created:
         view.query = query
         view.save(update_fields=["query"])
-    return HttpResponseRedirect(view_url(view))
+    return HttpResponseRedirect(view_url(view, project))
 
 
 @login_required
