@@ -178,7 +178,9 @@ def test_sections_collapse_and_the_choice_is_remembered(page, server, owner):
     # With the curves folded away, the next section's cards are built and drawn.
     page.wait_for_selector("[data-section='probe'] .chart-card .main-svg", state="attached")
     grad = page.locator("[data-section='grad'] .panel-section-toggle")
-    grad.click()
+    # Cards still being built above it move this toggle: a click at its old position could
+    # land on a card, so the click is sent to the toggle itself.
+    grad.dispatch_event("click")
     assert grad.get_attribute("aria-expanded") == "true"
 
     page.reload()
