@@ -382,7 +382,7 @@ def project_analysis(user, project, params) -> dict:
     ``params`` (``q``, ``metric``, ``agg``, ``importance``): the one call behind the API
     and the page, so both answer the same."""
     from experiments.directions import project_overrides
-    from experiments.selectors import runs_visible_to
+    from experiments.selectors import runs_of_project
     from experiments.tables import sweep_objectives
 
     def text(name: str, default: str = "", limit: int = 10_000) -> str:
@@ -392,7 +392,7 @@ def project_analysis(user, project, params) -> dict:
         return value or default
 
     result = analyse(
-        runs_visible_to(user).filter(project=project),
+        runs_of_project(user, project),
         q=text("q"),
         metric=text("metric", limit=200),
         agg=text("agg", "best", 10),

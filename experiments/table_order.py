@@ -20,7 +20,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, Now
 
 from experiments.directions import metric_direction
-from experiments.filters import JSONAs
+from experiments.filters import AGGREGATES, JSONAs
 from experiments.models import Run, RunStatus
 
 MISSING = 3
@@ -49,10 +49,12 @@ def _config(key: str) -> tuple:
 
 
 def _metric(kind: str, key: str, directions: dict[str, str]) -> tuple:
-    column = "last_value"
+    """``kind``: ``last``, ``best`` (the min or the max by the key's direction), ``min``,
+    ``max`` or ``count``."""
+    column = AGGREGATES.get(kind, "last_value")
     if kind == "best":
         column = "min_value" if directions.get(key, metric_direction(key)) == "min" else "max_value"
-    # One LEFT JOIN on (run, key) (the metric_key_unique_per_run index), not a subquery per run.
+    # One LEFT JOIN on (run, key) (the metric_key_summary index), not a subquery per run.
     joined = {"_m": FilteredRelation("metrics", condition=Q(metrics__key=key))}
     annotations = {**joined, "_n": F(f"_m__{column}"), "_c": F("_m__count")}
     whens = [When(Q(_n__isnull=False), then=Value(0))]
@@ -79,12 +81,13 @@ def _run_field(name: str) -> tuple:
 
 def order_runs(runs: QuerySet[Run], sort: str, directions: dict[str, str]) -> QuerySet[Run]:
     """``runs`` ordered by ``sort`` (``-created``, ``name``, ``config:lr``, ``last:val/loss``,
-    ``best:val/acc``; a valid sort, see ``tables.valid_sort``)."""
+    ``best:val/acc``, and for the API ``min:``/``max:``/``count:`` a metric; a valid
+    sort, see ``tables.valid_sort`` and ``runsearch``)."""
     descending = sort.startswith("-")
     kind, _, name = sort.lstrip("-").partition(":")
     if kind == "config":
         annotations, rank = _config(name)
-    elif kind in ("last", "best"):
+    elif kind in ("best", *AGGREGATES):
         annotations, rank = _metric(kind, name, directions)
     else:
         annotations, rank = _run_field(kind)

@@ -34,7 +34,7 @@ from experiments.group_curves import MAX_GROUPS, group_lines
 from experiments.grouping import GroupRow, filter_literal, group_members, runs_groups
 from experiments.models import Run
 from experiments.payloads import is_routable_project_name, parse_int
-from experiments.selectors import can_admin, can_write, project_named_or_404, runs_visible_to
+from experiments.selectors import can_admin, can_write, project_named_or_404, runs_of_project
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
     DEFAULT_METRIC_COLUMNS,
@@ -74,11 +74,16 @@ def _archived(request: HttpRequest) -> bool:
     return request.GET.get("archived", "") in ("1", "true")
 
 
-def _filtered_runs(request: HttpRequest, project) -> tuple[QuerySet[Run], str, FilterError | None]:
-    """The user's runs of ``project`` that pass the page's filter (``q``), the filter, and
-    its error (then no runs). Archived runs only with ``archived=1``, and then only they."""
+def _filtered_runs(
+    request: HttpRequest, project, visible: QuerySet[Run] | None = None
+) -> tuple[QuerySet[Run], str, FilterError | None]:
+    """The user's runs of ``project`` (``visible`` when the caller has them) that pass the
+    page's filter (``q``), the filter, and its error (then no runs). Archived runs only
+    with ``archived=1``, and then only they."""
     query = request.GET.get("q", "").strip()
-    runs = runs_visible_to(request.user).filter(project=project, archived_at__isnull=not _archived(request))
+    if visible is None:
+        visible = runs_of_project(request.user, project)
+    runs = visible.filter(archived_at__isnull=not _archived(request))
     try:
         return (filter_runs(runs, query, project_overrides(project)) if query else runs), query, None
     except FilterError as error:
@@ -93,7 +98,8 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         query = request.META.get("QUERY_STRING", "")
         return HttpResponseRedirect(reverse("project", args=[project.ref]) + (f"?{query}" if query else ""))
     config_keys, metric_keys = _column_choice(request.GET)
-    runs, query, filter_error = _filtered_runs(request, project)
+    visible = runs_of_project(request.user, project)
+    runs, query, filter_error = _filtered_runs(request, project, visible)
     table = runs_table(
         project=project,
         runs=runs,
@@ -150,7 +156,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "saved_views": saved_views(request.user, project, admin=admin),
         "can_write": admin or can_write(request.user, project),
         "archived": _archived(request),
-        "n_archived": runs_visible_to(request.user).filter(project=project).exclude(archived_at=None).count(),
+        "n_archived": visible.exclude(archived_at=None).count(),
         "archived_url": _archived_toggle(request),
         "group_choices": ["group", "status", *(f"config.{k}" for k in table.all_config_keys[:50])],
     }
@@ -308,7 +314,7 @@ def project_rows(request: HttpRequest, name: str) -> dict:
     config_keys, metric_keys = _column_choice(request.GET)
     config_keys, metric_keys = config_keys or [], metric_keys or []
     sort = valid_sort(request.GET.get("sort", "-created"))
-    runs = runs_visible_to(request.user).filter(project=project, pk__in=run_ids)
+    runs = runs_of_project(request.user, project).filter(pk__in=run_ids)
     try:  # runs that no longer match the page's filter come back in "gone"
         runs = filter_runs(runs, request.GET.get("q", "").strip(), project_overrides(project))
     except FilterError as error:

@@ -11,7 +11,14 @@ from experiments.errors import ApiError, NotFound
 from experiments.payloads import parse_batch, parse_dropped, parse_int, parse_run_end, parse_run_start
 from experiments.queries import metric_history
 from experiments.runsearch import runs_page
-from experiments.selectors import MEMBER, project_named, projects_visible_to, run_metrics, runs_visible_to
+from experiments.selectors import (
+    MEMBER,
+    project_named,
+    projects_visible_to,
+    run_metrics,
+    runs_of_project,
+    runs_visible_to,
+)
 
 
 @api_view(("POST",))
@@ -121,7 +128,7 @@ def project_runs(request: HttpRequest, user, name: str) -> dict:
     params = request.GET
     page = runs_page(
         project,
-        runops.archived_filter(runs_visible_to(user).filter(project=project), params.get("archived")),
+        runops.archived_filter(runs_of_project(user, project), params.get("archived")),
         q=params.get("q", "").strip(),
         order=params.get("order", "-created").strip(),
         limit=parse_int(params.get("limit"), "limit", minimum=1, maximum=2**53),

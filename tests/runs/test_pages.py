@@ -230,10 +230,11 @@ def test_runs_table_query_count_is_bounded_and_never_reads_points(
         ]
     )
     client.force_login(owner)
-    # Session, user, project, the key sample's configs and metric keys, sweeps' objectives,
-    # direction overrides, status counts, the page of runs, its metrics, whether the user
-    # may delete (the bulk bar), the archived runs' count, the saved views: none per run.
-    with django_assert_max_num_queries(13), CaptureQueriesContext(connection) as queries:
+    # Session, user, project, whether the user sees its runs, the key sample's configs and
+    # metric keys, sweeps' objectives, direction overrides, status counts, the page of runs,
+    # its metrics, whether the user may delete (the bulk bar), the archived runs' count, the
+    # saved views: none per run.
+    with django_assert_max_num_queries(14), CaptureQueriesContext(connection) as queries:
         page = client.get(reverse("project", args=["big"]))
     assert page.status_code == 200
     assert len(page.context["table"].rows) == 200
