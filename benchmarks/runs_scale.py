@@ -111,6 +111,11 @@ def main() -> None:
             f"/api/v1/projects/{project.name}/runs",
             {"q": "config.batch_size = 64 and train/loss.min < 0.05", "limit": 100},
         ),
+        (
+            "api: sorted by -val/acc.max, 100",
+            f"/api/v1/projects/{project.name}/runs",
+            {"order": "-val/acc.max", "limit": 100},
+        ),
     ]
     print(f"backend: {backend}; {args.runs:,} runs x {N_METRICS} metrics x {CONFIG_KEYS} config keys")
     for label, path, params in cases:
