@@ -37,9 +37,10 @@ _COLUMNS = ("id", "name", "status", "group", "tags", "config", "created_at", "st
 
 
 def header(table: RunsTable) -> list[str]:
-    """Column names: the run's fields, ``config.<key>``, then ``<metric>.last`` and
-    ``<metric>.best`` for each metric column (best by the metric's direction)."""
-    metrics = [f"{key}.{kind}" for key in table.metric_keys for kind in ("last", "best")]
+    """Column names: the run's fields, ``config.<key>``, then ``<metric>.<summary>`` for
+    each metric column and each summary the table shows (``last`` and ``best`` unless
+    chosen otherwise; best by the metric's direction)."""
+    metrics = [f"{key}.{summary}" for key in table.metric_keys for summary in table.summaries]
     return [*RUN_FIELDS, *(f"config.{key}" for key in table.config_keys), *metrics]
 
 
@@ -85,7 +86,7 @@ def _rows(table: RunsTable, runs: list[Run]) -> Iterator[list[Any]]:
         row.extend(_cell(config.get(key)) for key in table.config_keys)
         for key in table.metric_keys:
             cell = metrics.get(key)
-            row.extend((cell.last, cell.best) if cell else (None, None))
+            row.extend(getattr(cell, summary) if cell else None for summary in table.summaries)
         yield row
 
 

@@ -26,6 +26,11 @@ TABLE_PAGE = 200
 # The newest runs whose config and metric keys fill the column menus.
 KEY_SAMPLE = 2_000
 DEFAULT_METRIC_COLUMNS = 4
+# The figures a metric column can show, in the table's order: the newest value, the best
+# by the metric's direction (min or max), the lowest and the highest. Chosen for all
+# metric columns at once (the column menu's "Show", ``s`` in the URL).
+SUMMARIES = ("last", "best", "min", "max")
+DEFAULT_SUMMARIES = ("last", "best")
 
 # Namespaces the SDK fills on its own: ``tracker.watch`` (tracker/hooks.py: layer
 # statistics and the optimizer's learning rates) and the system sampler (tracker/system.py).
@@ -175,6 +180,14 @@ class MetricCell:
     best: float | None
     best_step: int | None
     count: int
+    min: float | None = None
+    min_step: int | None = None
+    max: float | None = None
+    max_step: int | None = None
+
+    def step_of(self, summary: str) -> int | None:
+        """The step of the ``best``, ``min`` or ``max`` value (None for ``last``)."""
+        return {"best": self.best_step, "min": self.min_step, "max": self.max_step}.get(summary)
 
 
 @dataclass
@@ -210,6 +223,13 @@ class RunsTable:
     total: int = 0  # runs that passed it; rows holds one page of them
     offset: int = 0
     limit: int = 0
+    summaries: list[str] = field(default_factory=lambda: list(DEFAULT_SUMMARIES))
+
+
+def valid_summaries(values: list[str]) -> list[str]:
+    """The known summaries among ``values`` in the table's order; the default for none."""
+    chosen = [summary for summary in SUMMARIES if summary in values]
+    return chosen or list(DEFAULT_SUMMARIES)
 
 
 def _rank_config_keys(configs: list[dict[str, Any]]) -> list[str]:
@@ -246,14 +266,14 @@ _RUN_FIELDS = {
 
 def _sort_key(sort: str):
     """A key function for ``sort`` (``created``, ``config:lr``, ``last:val/loss``,
-    ``best:val/acc``), or None when it names no column."""
+    ``best:val/acc``, ``min:``/``max:`` a metric), or None when it names no column."""
     kind, _, name = sort.partition(":")
     if kind in _RUN_FIELDS and not name:
         field_of = _RUN_FIELDS[kind]
         return lambda row: _sort_value(field_of(row))
     if kind == "config" and name:
         return lambda row: _sort_value(row.config.get(name))
-    if kind in ("last", "best") and name:
+    if kind in SUMMARIES and name:
 
         def metric_value(row: RunRow) -> tuple:
             cell = row.metrics.get(name)
@@ -299,6 +319,7 @@ def runs_table(
     sort: str = "-created",
     offset: int = 0,
     limit: int = TABLE_PAGE,
+    summaries: list[str] | None = None,
 ) -> RunsTable:
     """One page of the runs of ``runs`` (already restricted to what the user may see and
     to the page's filter) as table rows, ordered in SQL (``table_order``).
@@ -349,6 +370,7 @@ def runs_table(
         total=sum(status_counts.values()),
         offset=offset,
         limit=limit,
+        summaries=valid_summaries(summaries or []),
     )
 
 
@@ -391,7 +413,16 @@ def metric_cells(
         best, best_step = (min_value, min_step) if key in minimised else (max_value, max_step)
         if last is None and count:
             last = math.nan
-        cells[run_id][key] = MetricCell(last=last, best=best, best_step=best_step, count=count)
+        cells[run_id][key] = MetricCell(
+            last=last,
+            best=best,
+            best_step=best_step,
+            count=count,
+            min=min_value,
+            min_step=min_step,
+            max=max_value,
+            max_step=max_step,
+        )
     return cells
 
 

@@ -38,7 +38,10 @@ from experiments.selectors import can_admin, can_write, project_named_or_404, ru
 from experiments.tables import (
     DEFAULT_CONFIG_COLUMNS,
     DEFAULT_METRIC_COLUMNS,
+    DEFAULT_SUMMARIES,
     INTERNAL_GROUPS,
+    SUMMARIES,
+    MetricCell,
     RunRow,
     RunsTable,
     projects_overview,
@@ -46,6 +49,7 @@ from experiments.tables import (
     runs_table,
     runs_table_rows,
     valid_sort,
+    valid_summaries,
 )
 
 # Runs one rows.json request may ask for; the page asks in slices of this size.
@@ -107,6 +111,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         metric_keys=metric_keys,
         sort=request.GET.get("sort", "-created"),
         offset=parse_int(request.GET.get("offset"), "offset", maximum=2**53) or 0,
+        summaries=request.GET.getlist("s"),
     )
     group_by = request.GET.get("group_by", "").strip()
     table = dataclasses.replace(table, query=query, group_by=group_by)
@@ -124,6 +129,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "chosen": config_keys is not None,
         "configKeys": table.config_keys,
         "metricKeys": table.metric_keys,
+        "summaries": table.summaries,
         "allConfigKeys": table.all_config_keys,
         "allMetricKeys": table.all_metric_keys,
         "defaultColumns": {"config": DEFAULT_CONFIG_COLUMNS, "metric": DEFAULT_METRIC_COLUMNS},
@@ -137,13 +143,15 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
         "archived": _archived(request),
     }
     admin = can_admin(request.user, project)
-    rows_html = _rows_html(table.rows, table.config_keys, table.metric_keys, table.sort)
+    rows_html = _rows_html(table.rows, table.config_keys, table.metric_keys, table.sort, table.summaries)
     context = {
         "project": project,
         "table": table,
         "columns": _header(table),
         "rows_html": mark_safe("\n".join(rows_html)),  # every value went through the fragment's autoescape
-        "n_columns": 5 + len(table.config_keys) + 2 * len(table.metric_keys),
+        "n_columns": 5 + len(table.config_keys) + len(table.summaries) * len(table.metric_keys),
+        "summary_choices": [(summary, summary in table.summaries) for summary in SUMMARIES],
+        "custom_summaries": table.summaries != list(DEFAULT_SUMMARIES),
         "page_data": page_data,
         "query": query,
         "filter_error": filter_error,
@@ -181,6 +189,7 @@ def project_export(request: HttpRequest, name: str, fmt: str) -> HttpResponse:
         metric_keys=metric_keys,
         sort=request.GET.get("sort", "-created"),
         limit=0,
+        summaries=request.GET.getlist("s"),
     )
     filename = f"{project.name}-runs.{fmt}"
     if fmt == "parquet":
@@ -325,7 +334,7 @@ def project_rows(request: HttpRequest, name: str) -> dict:
         metric_keys=metric_keys,
         sort=sort,
     )
-    html = _rows_html(update.rows, config_keys, metric_keys, sort)
+    html = _rows_html(update.rows, config_keys, metric_keys, sort, valid_summaries(request.GET.getlist("s")))
     rows = [
         {"run": row.run.pk, "status": row.run.status, "html": row_html}
         for row, row_html in zip(update.rows, html, strict=True)
@@ -343,6 +352,8 @@ def _sort_url(table: RunsTable, key: str, first: str) -> str:
     else:
         sort = first
     params = [("cols", "1"), *(("c", k) for k in table.config_keys), *(("m", k) for k in table.metric_keys)]
+    if table.summaries != list(DEFAULT_SUMMARIES):
+        params.extend(("s", summary) for summary in table.summaries)
     if table.query:
         params.append(("q", table.query))
     if table.group_by:
@@ -375,24 +386,27 @@ def _header(table: RunsTable) -> dict:
     metric_columns = []
     for key in table.metric_keys:
         maximise = table.directions.get(key) == "max"
+        # A click sorts the better runs first: by the metric's direction for last and best.
+        first = {"last": maximise, "best": maximise, "min": False, "max": True}
         metric_columns.append(
             {
                 "key": key,
                 "direction": table.directions.get(key, "max"),
-                "last": _column(table, "last", f"last:{key}", descending_first=maximise, cls="num"),
-                "best": _column(table, "best", f"best:{key}", descending_first=maximise, cls="num"),
+                "columns": [
+                    _column(table, summary, f"{summary}:{key}", descending_first=first[summary], cls="num")
+                    for summary in table.summaries
+                ],
             }
         )
     return {"run": run_columns, "time": time_columns, "config": config_columns, "metrics": metric_columns}
 
 
-class MetricView(NamedTuple):
-    """A run's two cells for a metric column: last and best, formatted."""
+class CellView(NamedTuple):
+    """One cell of a metric column (a run's last, best, min or max), formatted."""
 
-    last: str
-    bad: bool  # last is NaN or inf: shown in red
-    best: str
-    at: str  # "at step N", the best's step
+    text: str
+    cls: str  # "num", "num bad" (NaN or inf, shown in red), "num best", "num missing"
+    title: str  # "at step N": the step of a best, min or max
 
 
 class RowView(NamedTuple):
@@ -410,7 +424,7 @@ class RowView(NamedTuple):
     created_iso: str
     duration: str
     config: list[str | None]  # per chosen config key; None where the run lacks it
-    metrics: list[MetricView | None]  # per chosen metric; None where the run lacks it
+    metrics: list[list[CellView]]  # per chosen metric, a cell per chosen summary
 
 
 def _sort_json(value: tuple) -> str:
@@ -423,8 +437,24 @@ def _sort_json(value: tuple) -> str:
     return f"[{rank},{number},{text}]"
 
 
+def _metric_cells(cell: MetricCell | None, summaries: list[str]) -> list[CellView]:
+    """The cells of one metric column for one run: a cell per chosen summary."""
+    if cell is None:
+        return [_MISSING_CELL] * len(summaries)
+    views = []
+    for summary in summaries:
+        value = getattr(cell, summary)
+        step = cell.step_of(summary)
+        cls = {"best": "num best", "last": "num bad" if is_bad(value) else "num"}.get(summary, "num")
+        views.append(CellView(fmt_number(value), cls, f"at step {step}" if step is not None else ""))
+    return views
+
+
+_MISSING_CELL = CellView("", "num missing", "")
+
+
 def _row_views(
-    rows: list[RunRow], config_keys: list[str], metric_keys: list[str], sort: str
+    rows: list[RunRow], config_keys: list[str], metric_keys: list[str], sort: str, summaries: list[str]
 ) -> list[RowView]:
     """What each row shows: every run's row carries its id, status and sort value, so the
     live page can replace and place rows it fetches later."""
@@ -436,14 +466,7 @@ def _row_views(
         # The one date format ("2026-11-23 00:52"); fmt.js shows it in the reader's zone.
         created = run.created_at.astimezone(tz)
         when = fmt_datetime(created)
-        metrics: list[MetricView | None] = []
-        for key in metric_keys:
-            cell = row.metrics.get(key)
-            if cell is None:
-                metrics.append(None)
-                continue
-            at = f"at step {cell.best_step}" if cell.best_step is not None else ""
-            metrics.append(MetricView(fmt_number(cell.last), is_bad(cell.last), fmt_number(cell.best), at))
+        metrics = [_metric_cells(row.metrics.get(key), summaries) for key in metric_keys]
         views.append(
             RowView(
                 id=run.pk,
@@ -464,11 +487,13 @@ def _row_views(
     return views
 
 
-def _rows_html(rows: list[RunRow], config_keys: list[str], metric_keys: list[str], sort: str) -> list[str]:
+def _rows_html(
+    rows: list[RunRow], config_keys: list[str], metric_keys: list[str], sort: str, summaries: list[str]
+) -> list[str]:
     """Each row as ``<tr>`` HTML, from templates/projects/_row.html: the page's first
     render and its live updates (rows.json) share that one fragment. Rendered by the
     "rows" engine (Jinja2, see settings.TEMPLATES): at 1,000 rows of ~20 cells Django's
     engine takes ~5x longer, which would double the page's time."""
     template = engines["rows"].get_template("projects/_row.html")
-    views = _row_views(rows, config_keys, metric_keys, sort)
+    views = _row_views(rows, config_keys, metric_keys, sort, summaries)
     return [template.render({"row": view}).strip() for view in views]

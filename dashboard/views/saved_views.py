@@ -17,7 +17,7 @@ from experiments.selectors import MEMBER, can_admin, project_named_or_404, requi
 MAX_NAME = 100
 MAX_QUERY = 8_000
 # The table's own parameters; anything else in a saved query string is dropped.
-TABLE_PARAMS = ("q", "sort", "cols", "c", "m", "group_by", "archived")
+TABLE_PARAMS = ("q", "sort", "cols", "c", "m", "s", "group_by", "archived")
 
 
 def view_url(view: SavedView, project: Project | None = None) -> str:

@@ -29,7 +29,7 @@
   }
 
   if (params.has("cols")) {
-    save({ c: params.getAll("c"), m: params.getAll("m") });
+    save({ c: params.getAll("c"), m: params.getAll("m"), s: params.getAll("s") });
   } else {
     const saved = load();
     if (saved) {
@@ -37,6 +37,8 @@
       next.append("cols", "1");
       saved.c.forEach((k) => next.append("c", k));
       saved.m.forEach((k) => next.append("m", k));
+      // Which figures each metric column shows (last, best, min, max): the URL's, else saved.
+      (params.has("s") ? params.getAll("s") : saved.s || []).forEach((k) => next.append("s", k));
       if (params.has("sort")) next.append("sort", params.get("sort"));
       window.location.replace("?" + next.toString());
       return;
@@ -315,6 +317,7 @@
     query.append("cols", "1");
     page.configKeys.forEach((k) => query.append("c", k));
     page.metricKeys.forEach((k) => query.append("m", k));
+    (page.summaries || []).forEach((k) => query.append("s", k));
     query.append("sort", page.sort);
     if (page.query) query.append("q", page.query);
     const response = await getResponse(`${page.rowsUrl}?${query}`, "application/json");
@@ -339,6 +342,7 @@
     tbody = newBody;
     page.configKeys = fresh.configKeys;
     page.metricKeys = fresh.metricKeys;
+    page.summaries = fresh.summaries;
     const freshMenu = doc.querySelector("#columns-form .menu-cols");
     const oldMenu = document.querySelector("#columns-form .menu-cols");
     if (menu && !menu.open && freshMenu && oldMenu) {

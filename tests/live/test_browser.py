@@ -323,7 +323,8 @@ def test_rows_returns_the_asked_runs_with_the_chosen_columns_and_sort_values(
     Metric.objects.create(run=b, key="val/loss", count=1, last_value=None)  # a NaN last point
     client.force_login(owner)
 
-    with django_assert_max_num_queries(8):  # session, user, project, runs, metrics, keys (+ directions)
+    # session, user, project, whether the user sees its runs, runs, metrics, keys (+ directions)
+    with django_assert_max_num_queries(9):
         response = client.get(
             rows_url("p"),
             {

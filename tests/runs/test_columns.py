@@ -121,10 +121,10 @@ def test_runs_table_shows_main_metrics_and_the_column_menu_searches(page, server
     assert page.locator("input[name=m][value='val/acc']").is_visible()
 
     page.fill("#columns-search", "acc")
-    visible = page.locator("#columns-form label:visible").all_inner_texts()
+    visible = page.locator("#columns-form .menu-cols label:visible").all_inner_texts()
     assert [t.strip() for t in visible] == ["val/acc"]
     page.fill("#columns-search", "zero")  # a match inside a collapsed group opens it
-    visible = [t.strip() for t in page.locator("#columns-form label:visible").all_inner_texts()]
+    visible = [t.strip() for t in page.locator("#columns-form .menu-cols label:visible").all_inner_texts()]
     assert visible == ["act/0/zero_frac", "act/1/zero_frac", "act/conv1/zero_frac"]
     page.check("input[name=m][value='act/0/zero_frac']")
     page.fill("#columns-search", "")
