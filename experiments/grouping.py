@@ -51,17 +51,17 @@ def _sample_std(n: int, mean: float, mean_square: float) -> float | None:
     return math.sqrt(variance)
 
 
-def _expression(by: str, prefix: str = ""):
+def _expression(by: str):
     """The SQL value runs are grouped by; raises FilterError for what cannot group."""
     if by in GROUPABLE:
-        return F(prefix + by)
+        return F(by)
     tokens = tokenize(by)
     if len(tokens) != 2:
         raise FilterError("group by one field: config.KEY, group or status", 1, by)
     target = parse_field(tokens[0], by)
     if target.kind != "config":
         raise FilterError(f"cannot group by {by!r}: use config.KEY, group or status", 1, by)
-    return JSONAs(prefix + "config", target.name.split("."), "raw")
+    return JSONAs("config", target.name.split("."), "raw")
 
 
 def runs_groups(runs: QuerySet[Run], by: str, metric_keys: list[str]) -> list[GroupRow]:
@@ -72,7 +72,7 @@ def runs_groups(runs: QuerySet[Run], by: str, metric_keys: list[str]) -> list[Gr
     per metric (``metrics`` filtered to the key, read from the ``metric_key_summary``
     index alone): a row per run, aggregated by group. Joining every chosen metric row
     and aggregating by (group, key) instead took ~250 ms at 100,000 runs x 4 metrics on
-    PostgreSQL, this ~120 ms (``benchmarks/runs_scale.py``)."""
+    PostgreSQL (JIT off; 540 ms with it), this ~170 ms (``benchmarks/runs_scale.py``)."""
     value = _expression(by)
     chunks = [metric_keys[i : i + KEYS_PER_QUERY] for i in range(0, len(metric_keys), KEYS_PER_QUERY)]
     groups: dict[object, GroupRow] = {}

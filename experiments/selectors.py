@@ -98,7 +98,7 @@ def runs_of_project(user: AbstractBaseUser | None, project: Project) -> QuerySet
     query here. The project pages and the runs API filter 100,000 runs: a plain
     ``project_id = ?`` lets PostgreSQL push the page's LIMIT into its sort (a top-N sort
     in memory), which the membership subquery of ``runs_visible_to`` prevented (a sort
-    of every run on disk: 315 ms against 40 ms for a sort by a metric)."""
+    of every run on disk: a sort by a metric's best took 315 ms, now 77 ms)."""
     if not projects_visible_to(user).filter(pk=project.pk).exists():
         return Run.objects.none()
     return Run.objects.filter(project=project).select_related("project__team")
