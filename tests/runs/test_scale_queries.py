@@ -13,6 +13,7 @@ from experiments.grouping import KEYS_PER_QUERY, runs_groups
 from experiments.models import Metric, Project, Run
 from experiments.runsearch import runs_page
 from experiments.selectors import runs_of_project
+from experiments.tables import _rank_config_keys
 from tests.processes import run_manage
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +128,15 @@ def test_a_projects_runs_are_read_once_its_visibility_is_known(owner, django_use
     query = str(runs_of_project(owner, project).query)
     # No membership subquery: PostgreSQL can then push a page's LIMIT into its sort.
     assert "teams_projectmember" not in query and "teams_teammembership" not in query
+
+
+def test_default_config_columns_rank_by_runs_then_by_whether_they_vary():
+    configs = [
+        {"lr": 0.1, "seed": 1, "opt": "adam", "flag": True, "nan": float("nan"), "grid": [1, 2]},
+        {"lr": 0.01, "seed": 1, "opt": "adam", "flag": 1, "nan": float("nan"), "grid": [1, 2]},
+        {"lr": 0.1, "seed": 1.0, "opt": "sgd", "nan": float("nan"), "grid": [1, 3]},
+        {"lr": 0.1, "opt": "adam"},
+    ]
+    # lr, opt: in 4 runs, varied; nan in 3, constant (NaN equals NaN); seed in 3, varied
+    # (1 and 1.0 are different values in a config); grid in 3, varied; flag in 2: True vs 1.
+    assert _rank_config_keys(configs) == ["lr", "opt", "grid", "seed", "nan", "flag"]
