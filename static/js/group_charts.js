@@ -69,8 +69,9 @@
       xaxis: { title: { text: "step" } }, legend: { orientation: "h", y: -0.22 },
     };
     window.Plotly.react(chart.el, traces(chart.data), layout, { responsive: true });
+    const read = Math.max(0, ...chart.data.groups.map((g) => g.read));
     chart.note.textContent = chart.data.groups.some((g) => g.read < g.runs)
-      ? "Each group's curve is read from its newest 50 runs." : "";
+      ? `Each group's curve is read from its newest ${read} runs.` : "";
   }
 
   async function load(chart) {

@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 
+from experiments.group_curves import runs_per_group
 from experiments.models import Project, Run
 from tests.browser import log, login
 from tests.processes import ROOT
@@ -115,3 +116,19 @@ def test_the_grouped_table_draws_bands_and_runs(page, server, api_key, owner):
         f"() => !document.querySelector(\"{chart}\").data.some(t => t.meta.kind.startsWith('band'))"
     )
     assert page.errors == []
+
+
+def test_many_groups_read_fewer_of_their_newest_runs(client, owner):
+    assert [runs_per_group(n) for n in (1, 4, 5, 12, 30)] == [50, 50, 48, 20, 10]
+    project = Project.objects.create(owner=owner, name="wide-groups")
+    Run.objects.bulk_create(
+        Run(project=project, name=f"g{g}-r{i}", config={"opt": f"o{g:02d}"})
+        for g in range(12)
+        for i in range(21)
+    )
+    client.force_login(owner)
+    params = {"group_by": "config.opt", "key": "train/loss"}
+    response = client.get("/projects/wide-groups/groups.json", params)
+    groups = json.loads(response.content)["groups"]
+    assert len(groups) == 12
+    assert {(g["runs"], g["read"]) for g in groups} == {(21, 20)}
