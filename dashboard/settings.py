@@ -262,6 +262,9 @@ else:
         "polling_interval": 0.2,
     }
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", CELERY_BROKER_URL)
+if CELERY_BROKER_URL == "filesystem://":
+    # kombu's filesystem transport, writing each message whole before a worker can see it.
+    CELERY_BROKER_TRANSPORT = "dashboard.broker:Transport"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
