@@ -88,7 +88,7 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-BENCHMARKS := sdk_overhead ingest query live_latency page
+BENCHMARKS := sdk_overhead ingest query live_latency page group_charts
 
 bench: $(VENV)/.installed-dev
 	@for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done

@@ -22,7 +22,7 @@ def main() -> None:
     from django.db import transaction
 
     from experiments.models import Metric, PointChunk, Project, Run
-    from experiments.queries import metric_series
+    from experiments.queries import metric_history, metric_series
     from tests.bulk import points_insert
 
     project, _ = Project.objects.get_or_create(owner=bench_user(), name="bench-query")
@@ -63,6 +63,16 @@ def main() -> None:
         ),
         args.repeat,
     )
+    exact = timed(
+        lambda: metric_series(
+            metric,
+            settings.TRACKER_CHART_POINTS,
+            args.points // 2,
+            args.points // 2 + settings.TRACKER_CHART_POINTS - 1,
+        ),
+        args.repeat,
+    )
+    history = timed(lambda: metric_history(metric), max(1, args.repeat // 3))
     print(f"backend: {backend}")
     print(
         f"series of {args.points:,} points -> {len(series.step)} points "
@@ -70,6 +80,8 @@ def main() -> None:
     )
     print(f"full range: p50 {pct(times, 50) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms")
     print(f"zoomed to 10,000 steps: p50 {pct(zoom, 50) * 1000:.0f} ms")
+    print(f"zoomed to {settings.TRACKER_CHART_POINTS:,} steps (exact): p50 {pct(exact, 50) * 1000:.1f} ms")
+    print(f"whole history ({args.points:,} points, exact): p50 {pct(history, 50) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ _COLUMNS = (
 
 def decode_array(raw, kind: str) -> np.ndarray:
     """A stored array (PostgreSQL list, or SQLite bytes) as a numpy array."""
+    if isinstance(raw, np.ndarray):
+        return raw
     if isinstance(raw, (bytes, bytearray, memoryview)):
         return np.frombuffer(raw, dtype=_DTYPES[kind])
     return np.array(raw, dtype=_DTYPES[kind].newbyteorder("="))
@@ -207,16 +209,72 @@ def chunks_read(metric_id: int, step_min: int | None = None, step_max: int | Non
     if step_max is not None:
         where += " AND step_min <= %s"
         params.append(step_max)
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT id, rank, steps, vals, walls FROM experiments_pointchunk WHERE {where} ORDER BY id",
-            params,
-        )
-        rows = cur.fetchall()
-    return _decode_rows(rows, step_min, step_max)
+    rows = [row[1:] for row in chunk_rows(where, params)]
+    return decode_rows(rows, step_min, step_max)
 
 
-def _decode_rows(rows: list[tuple], step_min: int | None, step_max: int | None) -> Points:
+def chunk_rows(where: str, params: Sequence) -> list[tuple]:
+    """(metric_id, id, rank, steps, vals, walls) of the chunks matching ``where``, by
+    metric then insertion; arrays as numpy arrays.
+
+    On PostgreSQL through a binary COPY: a float8[] read as a row comes back as text that
+    the server formats and psycopg2 parses into Python floats (about 1 µs a point); binary
+    it is the bytes numpy reads directly."""
+    select = (
+        "SELECT metric_id, id, rank, steps, vals, walls FROM experiments_pointchunk "
+        f"WHERE {where} ORDER BY metric_id, id"
+    )
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(select, params)
+            return [
+                (m, i, r, decode_array(s, "q"), decode_array(v, "d"), decode_array(w, "d"))
+                for m, i, r, s, v, w in cur.fetchall()
+            ]
+    connection.ensure_connection()
+    out = io.BytesIO()
+    with connection.connection.cursor() as cur:
+        query = cur.mogrify(select, list(params)).decode()
+        cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", out)
+    return _pg_copy_rows(out.getbuffer())
+
+
+_PG_INT = {2: ">h", 4: ">i", 8: ">q"}
+
+
+def _pg_copy_rows(data: memoryview) -> list[tuple]:
+    """Rows of a binary COPY of (metric_id, id, rank, steps, vals, walls)."""
+    (extension,) = struct.unpack_from(">i", data, len(_PG_COPY_HEADER) - 4)
+    at = len(_PG_COPY_HEADER) + extension
+    rows = []
+    while True:
+        (fields,) = struct.unpack_from(">h", data, at)
+        at += 2
+        if fields == -1:
+            return rows
+        row = []
+        for kind in (None, None, None, "q", "d", "d"):
+            (length,) = struct.unpack_from(">i", data, at)
+            at += 4
+            if kind is None:
+                row.append(struct.unpack_from(_PG_INT[length], data, at)[0])
+            else:
+                row.append(_pg_array_read(data, at, kind))
+            at += length
+        rows.append(tuple(row))
+
+
+def _pg_array_read(data: memoryview, at: int, kind: str) -> np.ndarray:
+    """A one-dimensional array without NULLs in PostgreSQL's binary format."""
+    ndim, _has_null, _oid = struct.unpack_from(">iii", data, at)
+    if ndim == 0:
+        return np.array([], dtype=_DTYPES[kind])
+    (size,) = struct.unpack_from(">i", data, at + 12)
+    elements = np.frombuffer(data, dtype=_PG_ELEMENT[kind], count=size, offset=at + 20)
+    return elements["v"].astype(_DTYPES[kind])
+
+
+def decode_rows(rows: list[tuple], step_min: int | None, step_max: int | None) -> Points:
     if not rows:
         empty_i, empty_f = np.array([], dtype=np.int64), np.array([], dtype=np.float64)
         return Points(empty_i, empty_f, empty_f, empty_i, empty_i)

@@ -12,13 +12,13 @@ from django.db.models import QuerySet
 
 from experiments.compare.curves import Curve, group_curve, run_curve
 from experiments.models import Metric, Run
-from experiments.queries import metric_series
+from experiments.queries import metric_series_many
 
 MAX_GROUPS = 12  # lines on one chart that can still be told apart
 MAX_RUNS = 50  # runs per group read for its curve (the newest)
-# Member series one chart reads, all groups together: each costs its own read (~2.5 ms
-# for 2,000 points on PostgreSQL, mostly the database unnesting them), so 12 groups of
-# 50 took 1.7 s. With many groups each reads fewer of its newest runs, never under MIN_RUNS.
+# Member series one chart reads, all groups together (``metric_series_many``: about
+# 1.8 ms each for 2,000 points on PostgreSQL, benchmarks/group_charts.py). With many
+# groups each reads fewer of its newest runs, never under MIN_RUNS.
 MAX_SERIES = 240
 MIN_RUNS = 10
 POINTS = 400  # per run and per group line
@@ -38,17 +38,21 @@ def runs_per_group(groups: int) -> int:
 def group_lines(groups: list[tuple[str, int, QuerySet[Run]]], key: str, points: int = POINTS) -> list[dict]:
     """``groups``: (label, number of runs, the group's runs). For each group, its line
     for ``key``: step, mean, std, sem, min, max, runs per step, and its members' curves."""
-    out = []
     shown = groups[:MAX_GROUPS]
     per_group = runs_per_group(len(shown))
-    for label, total, runs in shown:
-        members = list(runs.order_by("-created_at", "-pk")[:per_group])
-        metrics = {m.run_id: m for m in Metric.objects.filter(run__in=members, key=key)}
-        curves: list[tuple[Run, Curve]] = []
-        for run in members:
-            metric = metrics.get(run.pk)
-            if metric is not None and metric.count:
-                curves.append((run, run_curve(metric_series(metric, points), run.started_at.timestamp())))
+    members = [list(runs.order_by("-created_at", "-pk")[:per_group]) for _label, _n, runs in shown]
+    metrics = {
+        m.run_id: m
+        for m in Metric.objects.filter(run__in=[r for rs in members for r in rs], key=key, count__gt=0)
+    }
+    series = metric_series_many(list(metrics.values()), points)
+    out = []
+    for (label, total, _runs), read in zip(shown, members, strict=True):
+        curves: list[tuple[Run, Curve]] = [
+            (run, run_curve(series[metrics[run.pk].pk], run.started_at.timestamp()))
+            for run in read
+            if run.pk in metrics
+        ]
         line = group_curve([c for _, c in curves], points)
         n = line.n if line.n is not None else np.array([])
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -57,7 +61,7 @@ def group_lines(groups: list[tuple[str, int, QuerySet[Run]]], key: str, points: 
             {
                 "label": label,
                 "runs": total,
-                "read": len(members),
+                "read": len(read),
                 "with_metric": len(curves),
                 "step": line.step.tolist(),
                 "mean": _floats(line.value),

@@ -5,12 +5,14 @@ resumed from a checkpoint) counts once, with its newest value. Exact reads apply
 downsampled chart views (min/max envelopes of long series) may include superseded values.
 """
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
 
-from experiments.chunks import BLOCK_STEPS, Points, chunks_read, decode_array
+from experiments.chunks import BLOCK_STEPS, Points, chunk_rows, chunks_read, decode_array, decode_rows
 from experiments.models import Metric
 
 
@@ -57,16 +59,150 @@ def metric_series(
     spike or NaN anywhere stays visible). Ordered by step, then rank."""
     total, lo, hi = _count_in_range(metric.pk, step_min, step_max)
     if total <= max_points:
-        points = chunks_read(metric.pk, step_min, step_max).newest_per_step()
-        idx = np.lexsort((points.rank, points.step))
-        points = Points(
-            *(a[idx] for a in (points.step, points.value, points.wall_time, points.rank, points.order))
-        )
-        return _series(points)
-    origin, width = bucket_grid(lo, hi, max(1, max_points // 3 - 1))
+        return _exact(chunks_read(metric.pk, step_min, step_max))
+    return _downsampled(metric.pk, total, lo, hi, max_points)
+
+
+def _downsampled(metric_id: int, total: int, lo: int, hi: int, max_points: int) -> Series:
+    """The bucketed view of a metric's steps ``lo``..``hi``, aggregated by the database."""
+    origin, width = bucket_grid(lo, hi, _buckets(max_points))
     aggregate = _buckets_sql if connection.vendor == "postgresql" else _buckets_numpy
-    rows = aggregate(metric.pk, lo, hi, origin, width)
+    rows = aggregate(metric_id, lo, hi, origin, width)
     return _series(_bucket_points(rows), downsampled=True, total=total)
+
+
+# metric_series_many: metrics per statistics query, and stored points per query of
+# whole chunks (about 24 bytes each: step, value and wall time).
+IDS_PER_QUERY = 500
+POINTS_PER_READ = 1_000_000
+
+
+def metric_series_many(metrics: Sequence[Metric], max_points: int) -> dict[int, Series]:
+    """``metric_series`` of many metrics (a grouped chart's members), by metric id, in a
+    few queries instead of two or more each.
+
+    The series that ``metric_series`` would unnest anyway (short ones, and buckets
+    narrower than half a block) are read whole, many metrics per query, and bucketed
+    here with the same rule; longer ones go through ``metric_series``, whose wide buckets
+    read chunk statistics alone."""
+    ids = [m.pk for m in metrics]
+    stats: dict[int, tuple[int, int, int]] = {}
+    with connection.cursor() as cur:
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            part = ids[start : start + IDS_PER_QUERY]
+            cur.execute(
+                "SELECT metric_id, SUM(count), MIN(step_min), MAX(step_max) FROM experiments_pointchunk "
+                f"WHERE metric_id IN ({', '.join(['%s'] * len(part))}) GROUP BY metric_id",
+                part,
+            )
+            stats.update({m: (int(total), lo, hi) for m, total, lo, hi in cur.fetchall()})
+    out: dict[int, Series] = {}
+    whole: list[int] = []
+    for metric in metrics:
+        total, lo, hi = stats.get(metric.pk, (0, 0, 0))
+        if total <= max_points or bucket_grid(lo, hi, _buckets(max_points))[1] < BLOCK_STEPS // 2:
+            whole.append(metric.pk)
+        else:
+            out[metric.pk] = _downsampled(metric.pk, total, lo, hi, max_points)
+    for part in _reads(whole, stats):
+        for metric_id, points in _chunks_read_many(part).items():
+            total, lo, hi = stats[metric_id]
+            out[metric_id] = _series_of(points, total, lo, hi, max_points)
+    for metric_id in whole:
+        if metric_id not in out:  # no points stored
+            out[metric_id] = _series_of(decode_rows([], None, None), 0, 0, 0, max_points)
+    return out
+
+
+def _buckets(max_points: int) -> int:
+    """How many step buckets a downsampled series of ``max_points`` has (3 points each)."""
+    return max(1, max_points // 3 - 1)
+
+
+def _exact(points: Points) -> Series:
+    """Every point, the supersede rule applied, ordered by step then rank."""
+    points = points.newest_per_step()
+    idx = np.lexsort((points.rank, points.step))
+    return _series(
+        Points(*(a[idx] for a in (points.step, points.value, points.wall_time, points.rank, points.order)))
+    )
+
+
+def _reads(ids: list[int], stats: dict[int, tuple[int, int, int]]) -> list[list[int]]:
+    """``ids`` cut into reads of at most POINTS_PER_READ stored points (one metric more
+    if a single one is larger) and IDS_PER_QUERY metrics."""
+    reads: list[list[int]] = []
+    points = 0
+    for metric_id in ids:
+        n = stats.get(metric_id, (0, 0, 0))[0]
+        if not reads or len(reads[-1]) >= IDS_PER_QUERY or (points + n > POINTS_PER_READ and reads[-1]):
+            reads.append([])
+            points = 0
+        reads[-1].append(metric_id)
+        points += n
+    return reads
+
+
+def _chunks_read_many(ids: list[int]) -> dict[int, Points]:
+    """``chunks_read`` of several metrics in one query."""
+    rows: dict[int, list[tuple]] = defaultdict(list)
+    for metric_id, *row in chunk_rows(f"metric_id IN ({', '.join(['%s'] * len(ids))})", ids):
+        rows[metric_id].append(tuple(row))
+    return {metric_id: decode_rows(r, None, None) for metric_id, r in rows.items()}
+
+
+def _series_of(points: Points, total: int, lo: int, hi: int, max_points: int) -> Series:
+    """What ``metric_series`` answers for a whole metric, from its decoded points."""
+    if total <= max_points:
+        return _exact(points)
+    origin, width = bucket_grid(lo, hi, _buckets(max_points))
+    return _series(_bucket_points(_bucket_rows(points, origin, width)), downsampled=True, total=total)
+
+
+def _bucket_rows(points: Points, origin: int, width: int) -> list[tuple]:
+    """``_BUCKETS_SQL``'s rows from decoded points: per bucket the lowest value with its
+    step (ties: the first step), the highest (ties: the first step), the first and last
+    step and wall time, and the first NaN's step. Every stored point counts, superseded
+    ones too, as there."""
+    bucket = (points.step - origin) // width
+    order = np.argsort(bucket, kind="stable")
+    b, s, t = bucket[order], points.step[order], points.wall_time[order]
+    buckets, start = np.unique(b, return_index=True)
+    first_s, last_s = np.minimum.reduceat(s, start), np.maximum.reduceat(s, start)
+    first_t, last_t = np.minimum.reduceat(t, start), np.maximum.reduceat(t, start)
+    nan = np.isnan(points.value)
+    lo_v: list = [None] * len(buckets)
+    lo_s, hi_v, hi_s, nan_s = list(lo_v), list(lo_v), list(lo_v), list(lo_v)
+    if (~nan).any():
+        bv, sv, vv = bucket[~nan], points.step[~nan], points.value[~nan]
+        low = np.lexsort((sv, vv, bv))  # by bucket, value, step: the first of each bucket
+        high = np.lexsort((-sv, vv, bv))  # by bucket, value, -step: the last of each bucket
+        at, first = np.unique(bv[low], return_index=True)
+        last = np.append(first[1:], len(low)) - 1
+        where = np.searchsorted(buckets, at).tolist()
+        for i, lo_i, hi_i in zip(where, low[first].tolist(), high[last].tolist(), strict=True):
+            lo_v[i], lo_s[i] = float(vv[lo_i]), int(sv[lo_i])
+            hi_v[i], hi_s[i] = float(vv[hi_i]), int(sv[hi_i])
+    if nan.any():
+        bn, sn = bucket[nan], points.step[nan]
+        first_nan = np.lexsort((sn, bn))  # by bucket, step
+        at, first = np.unique(bn[first_nan], return_index=True)
+        for i, step in zip(np.searchsorted(buckets, at).tolist(), sn[first_nan][first].tolist(), strict=True):
+            nan_s[i] = step
+    return list(
+        zip(
+            lo_v,
+            lo_s,
+            hi_v,
+            hi_s,
+            first_s.tolist(),
+            last_s.tolist(),
+            first_t.tolist(),
+            last_t.tolist(),
+            nan_s,
+            strict=True,
+        )
+    )
 
 
 @dataclass
