@@ -64,10 +64,16 @@
     if (!chart.data) return;
     const loading = chart.el.querySelector(".chart-loading");
     if (loading) loading.remove();
+    // The legend sits under the axis title, at the container's foot; the chart grows by
+    // its rows so that the plot keeps its height however many groups there are.
+    const perRow = Math.max(1, Math.floor((chart.el.clientWidth || 560) / 170));
+    const rows = Math.ceil(chart.data.groups.length / perRow);
     const layout = {
-      margin: { l: 50, r: 12, t: 8, b: 36 }, height: 280, hovermode: "closest",
-      xaxis: { title: { text: "step" } }, legend: { orientation: "h", y: -0.22 },
+      margin: { l: 50, r: 12, t: 8, b: 44 + 20 * rows }, height: 240 + 20 * rows, hovermode: "closest",
+      xaxis: { title: { text: "step" } },
+      legend: { orientation: "h", yref: "container", y: 0, yanchor: "bottom" },
     };
+    chart.el.style.height = `${layout.height}px`;
     window.Plotly.react(chart.el, traces(chart.data), layout, { responsive: true });
     const read = Math.max(0, ...chart.data.groups.map((g) => g.read));
     chart.note.textContent = chart.data.groups.some((g) => g.read < g.runs)
