@@ -83,8 +83,8 @@ def metric_series_many(metrics: Sequence[Metric], max_points: int) -> dict[int, 
 
     The series that ``metric_series`` would unnest anyway (short ones, and buckets
     narrower than half a block) are read whole, many metrics per query, and bucketed
-    here with the same rule; longer ones go through ``metric_series``, whose wide buckets
-    read chunk statistics alone."""
+    here with the same rule; longer ones are aggregated by the database one by one, as
+    ``metric_series`` does, where wide buckets read chunk statistics alone."""
     ids = [m.pk for m in metrics]
     stats: dict[int, tuple[int, int, int]] = {}
     with connection.cursor() as cur:
@@ -92,7 +92,7 @@ def metric_series_many(metrics: Sequence[Metric], max_points: int) -> dict[int, 
             part = ids[start : start + IDS_PER_QUERY]
             cur.execute(
                 "SELECT metric_id, SUM(count), MIN(step_min), MAX(step_max) FROM experiments_pointchunk "
-                f"WHERE metric_id IN ({', '.join(['%s'] * len(part))}) GROUP BY metric_id",
+                f"WHERE metric_id IN ({_placeholders(part)}) GROUP BY metric_id",
                 part,
             )
             stats.update({m: (int(total), lo, hi) for m, total, lo, hi in cur.fetchall()})
@@ -110,8 +110,12 @@ def metric_series_many(metrics: Sequence[Metric], max_points: int) -> dict[int, 
             out[metric_id] = _series_of(points, total, lo, hi, max_points)
     for metric_id in whole:
         if metric_id not in out:  # no points stored
-            out[metric_id] = _series_of(decode_rows([], None, None), 0, 0, 0, max_points)
+            out[metric_id] = _exact(decode_rows([], None, None))
     return out
+
+
+def _placeholders(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 def _buckets(max_points: int) -> int:
@@ -146,7 +150,7 @@ def _reads(ids: list[int], stats: dict[int, tuple[int, int, int]]) -> list[list[
 def _chunks_read_many(ids: list[int]) -> dict[int, Points]:
     """``chunks_read`` of several metrics in one query."""
     rows: dict[int, list[tuple]] = defaultdict(list)
-    for metric_id, *row in chunk_rows(f"metric_id IN ({', '.join(['%s'] * len(ids))})", ids):
+    for metric_id, *row in chunk_rows(f"metric_id IN ({_placeholders(ids)})", ids):
         rows[metric_id].append(tuple(row))
     return {metric_id: decode_rows(r, None, None) for metric_id, r in rows.items()}
 
@@ -368,8 +372,7 @@ def _buckets_numpy(metric_id: int, lo: int, hi: int, origin: int, width: int) ->
         ids = split_ids[start : start + 500]
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT steps, vals, walls FROM experiments_pointchunk "
-                f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                f"SELECT steps, vals, walls FROM experiments_pointchunk WHERE id IN ({_placeholders(ids)})",
                 ids,
             )
             for steps_raw, values_raw, walls_raw in cur.fetchall():
